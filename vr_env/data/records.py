@@ -6,8 +6,9 @@ Labels use the protocol's convention: ``1`` = video 1 better, ``2`` = video 2 be
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 

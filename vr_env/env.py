@@ -1,0 +1,309 @@
+"""``VRJudge-v0``: judge a video pair by reasoning in text and fetching frames with a tool.
+
+One episode is one pair. Actions are model turns (text); observations are the frames visible in
+the memory window plus the new text. ``info["context"]`` is the full windowed context, which
+:func:`vr_env.context.to_chat_messages` turns into chat messages.
+
+>>> import gymnasium as gym
+>>> env = gym.make("vr_env:VRJudge-v0")
+>>> obs, info = env.reset(seed=0)
+>>> obs["frame_ids"][:8].tolist()
+[7, 19, 31, 43, 55, 67, 79, 91]
+>>> call = '<tool_call>{"name": "select_frames", "arguments": {"target_frames": [1, 2, 60]}}</tool_call>'
+>>> turn = "<Snapshot>v1 clean</Snapshot><Think>check</Think><Recommend Answer>TA=1,VQ=1,MQ=0,OA=1,CF=2</Recommend Answer>"
+>>> obs, reward, terminated, truncated, info = env.step(turn + call)
+>>> obs["frame_ids"][8:11].tolist(), reward, terminated
+([1, 2, 60], 0.0, False)
+>>> obs, reward, terminated, truncated, info = env.step("<Snapshot>-</Snapshot><Think>-</Think><Answer>TA=1,VQ=1,MQ=0,OA=1</Answer>")
+>>> terminated, sorted(info["reward_components"])
+(True, ['accuracy', 'cot_gain', 'format', 'invalid_turns', 'return', 'total'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from vr_env.config import EnvConfig, reward_weights
+from vr_env.context import Context, ContextTurn, FrameImage
+from vr_env.data.base import PairDataset, load_dataset
+from vr_env.data.records import LABEL_KEYS, PairRecord
+from vr_env.memory import MemoryWindow
+from vr_env.protocol import prompts
+from vr_env.protocol.parsing import Answer, parse_turn
+from vr_env.render import frame_grid, letterbox
+from vr_env.rewards import EpisodeOutcome, Rubric
+from vr_env.spaces import TextSpace, observation_space
+from vr_env.tools import frame_position, initial_frame_ids, select_frames
+
+#: Longest observation text; longer texts (huge prompts) are cut in the observation only.
+MAX_OBSERVATION_TEXT = 32768
+
+
+@dataclass
+class Episode:
+    """Mutable state of one episode."""
+
+    record: PairRecord
+    pair_index: int
+    swapped: bool
+    context: Context
+    turns: int = 0
+    tool_rounds: int = 0
+    frames_fetched: int = 0
+    invalid_turns: int = 0
+    answers: list[Answer | None] = field(default_factory=list)
+    turn_format_ok: list[bool] = field(default_factory=list)
+    done: bool = False
+    thumbnails: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+class VRJudgeEnv(gym.Env[dict, str]):
+    """The VR-Thinker judging environment. Keyword arguments are :class:`EnvConfig` fields.
+
+    ``reset(options={"pair_index": i, "swap": bool | "random"})`` pins the pair (so the G
+    environments of a GRPO group see the same one) and optionally exchanges the two videos (labels
+    mirrored). Without ``pair_index`` the pair is drawn from ``self.np_random``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        *,
+        config: EnvConfig | None = None,
+        dataset: str | PairDataset | None = None,
+        frame_source: Any | None = None,
+        **overrides: Any,
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        known = {f.name for f in fields(EnvConfig)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown VRJudge-v0 argument(s) {sorted(unknown)}; known: {sorted(known)}")
+        if "reward" in overrides:
+            overrides["reward"] = reward_weights(overrides["reward"])
+        if "observation_size" in overrides:
+            overrides["observation_size"] = tuple(overrides["observation_size"])
+        base = config or EnvConfig()
+        if isinstance(dataset, str):
+            overrides["dataset"] = dataset
+        self.config = EnvConfig(**{**base.to_dict(), "reward": base.reward, **overrides})
+        if isinstance(dataset, PairDataset):
+            self.dataset = dataset
+        else:
+            self.dataset = load_dataset(self.config.dataset, self.config.data_root, **self.config.dataset_kwargs)
+        if len(self.dataset) == 0:
+            raise ValueError(f"dataset {self.config.dataset!r} has no usable pairs; problems: {self.dataset.problems[:5]}")
+        if frame_source is None:
+            from vr_env.video import FrameSource
+
+            frame_source = FrameSource(backend=self.config.video_backend)
+        self.frame_source = frame_source
+        self.render_mode = render_mode
+        self.window = MemoryWindow(self.config.memory_window)
+        self.rubric = Rubric(self.config.reward)
+        self.max_visible = self.config.max_visible_frames
+        self.action_space = TextSpace(max_length=self.config.max_action_length)
+        self.observation_space = observation_space(
+            self.max_visible, self.config.observation_size, self.config.total_frames, MAX_OBSERVATION_TEXT
+        )
+        self._system_prompt = prompts.system_prompt(self.config)
+        self._episode: Episode | None = None
+
+    # ------------------------------------------------------------------ episode control
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = set(options) - {"pair_index", "swap"}
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {sorted(unknown)}; known: pair_index, swap")
+        index = options.get("pair_index")
+        if index is None:
+            index = int(self.np_random.integers(len(self.dataset)))
+        elif isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.dataset):
+            raise ValueError(f"pair_index must be an int in [0, {len(self.dataset)}), got {index!r}")
+        swap = options.get("swap", False)
+        if swap == "random":
+            swap = bool(self.np_random.integers(2))
+        elif not isinstance(swap, (bool, np.bool_)):
+            raise ValueError(f"swap must be True, False or 'random', got {swap!r}")
+        record = self.dataset[int(index)]
+        if swap:
+            record = record.swapped()
+
+        ids = initial_frame_ids(self.config)
+        frames = self._fetch(record, ids, self.config.initial_max_pixels)
+        context = Context(
+            [
+                ContextTurn("system", self._system_prompt),
+                ContextTurn("user", prompts.initial_user_text(record, self.config), frames),
+            ]
+        )
+        self._episode = Episode(record=record, pair_index=int(index), swapped=bool(swap), context=context)
+        text = self._system_prompt + "\n\n" + context.turns[1].text
+        return self._observation(text), self._info()
+
+    def step(self, action: str) -> tuple[dict, float, bool, bool, dict]:
+        ep = self._episode
+        if ep is None or ep.done:
+            raise RuntimeError("call reset() before step(): the episode has not started or has ended")
+        if not isinstance(action, str):
+            raise TypeError(f"an action is one model turn as str, got {type(action).__name__}")
+        cfg = self.config
+        ep.turns += 1
+        too_long = len(action) > cfg.max_action_length
+        kept = action if not too_long else action[: cfg.max_action_length]
+        ep.context.turns.append(ContextTurn("assistant", kept))
+        parsed = parse_turn(kept)
+        ep.answers.append(parsed.answer)
+        ep.turn_format_ok.append(parsed.format_ok and not too_long)
+
+        reward, terminated, invalid = 0.0, False, None
+        if too_long:
+            invalid = f"the turn has {len(action)} characters; the limit is {cfg.max_action_length}"
+        elif parsed.answer is not None and parsed.answer.kind == "final":
+            if all(k in parsed.answer.values for k in LABEL_KEYS):
+                terminated = True
+            else:
+                invalid = "the final answer is incomplete (" + "; ".join(parsed.answer.problems) + ")"
+        elif parsed.tool_call is not None:
+            if ep.tool_rounds >= cfg.max_tool_calls:
+                invalid = "no tool calls left; give your final answer"
+            else:
+                selection = select_frames(parsed.tool_call, cfg)
+                invalid = selection.error
+                if invalid is None:
+                    self._run_tool(ep, selection.frames)
+        else:
+            invalid = "; ".join(parsed.format_problems) or "no answer and no tool call"
+
+        if invalid is not None:
+            ep.invalid_turns += 1
+            reward -= cfg.reward.invalid_turn_penalty
+            turns_left = cfg.max_turns - ep.turns
+            ep.context.turns.append(
+                ContextTurn("user", prompts.error_text(invalid, cfg.max_tool_calls - ep.tool_rounds, turns_left))
+            )
+        truncated = not terminated and ep.turns >= cfg.max_turns
+        info_extra: dict[str, Any] = {"invalid_reason": invalid, "format_problems": list(parsed.format_problems)}
+        if terminated or truncated:
+            ep.done = True
+            outcome = EpisodeOutcome(
+                labels=dict(ep.record.labels),
+                answers=tuple(ep.answers),
+                turn_format_ok=tuple(ep.turn_format_ok),
+                finished=terminated,
+                used_tool=ep.tool_rounds > 0,
+                invalid_turns=ep.invalid_turns,
+            )
+            breakdown = self.rubric.score(outcome)
+            reward += breakdown.total
+            scored = outcome.scored_answer
+            info_extra.update(
+                labels=dict(ep.record.labels),
+                final_answer=dict(scored.values) if scored is not None else None,
+                used_tool=outcome.used_tool,
+                reward_components={
+                    **breakdown.as_dict(),
+                    "invalid_turns": float(ep.invalid_turns),
+                    "return": breakdown.total - ep.invalid_turns * cfg.reward.invalid_turn_penalty,
+                },
+            )
+            text = prompts.FINAL_TEXT if terminated else prompts.TRUNCATED_TEXT
+        else:
+            text = ep.context.turns[-1].text
+        return self._observation(text), float(reward), terminated, truncated, self._info(**info_extra)
+
+    # ------------------------------------------------------------------ internals
+    def _run_tool(self, ep: Episode, frame_ids: Sequence[int]) -> None:
+        ep.tool_rounds += 1
+        frames = self._fetch(ep.record, frame_ids, self.config.retrieved_max_pixels)
+        ep.frames_fetched += len(frames)
+        calls_left = self.config.max_tool_calls - ep.tool_rounds
+        text = prompts.tool_result_text(frame_ids, ep.tool_rounds, calls_left)
+        ep.context.turns.append(ContextTurn("user", text, frames, tool_round=ep.tool_rounds))
+        latest = ep.tool_rounds
+        ep.context.evict(lambda r: self.window.is_visible(r, latest))
+
+    def _fetch(self, record: PairRecord, frame_ids: Sequence[int], max_pixels: int) -> tuple[FrameImage, ...]:
+        by_video: dict[int, list[tuple[int, int]]] = {1: [], 2: []}
+        for fid in frame_ids:
+            video, position = frame_position(fid, self.config)
+            by_video[video].append((fid, position))
+        images: dict[int, np.ndarray] = {}
+        for video, items in by_video.items():
+            if not items:
+                continue
+            ref = record.video_1 if video == 1 else record.video_2
+            decoded = self.frame_source.frames(
+                ref,
+                [p for _, p in items],
+                frames_per_video=self.config.frames_per_video,
+                max_pixels=max_pixels,
+                min_pixels=self.config.min_pixels,
+            )
+            images.update({fid: img for (fid, _), img in zip(items, decoded, strict=True)})
+        result = []
+        for fid in frame_ids:
+            video, position = frame_position(fid, self.config)
+            label = prompts.frame_label(fid, self.config)
+            result.append(FrameImage(fid, video, position, label, images[fid]))
+        return tuple(result)
+
+    def _thumbnail(self, frame: FrameImage) -> np.ndarray:
+        assert self._episode is not None
+        cache = self._episode.thumbnails
+        if frame.frame_id not in cache:
+            cache[frame.frame_id] = letterbox(frame.image, self.config.observation_size)
+        return cache[frame.frame_id]
+
+    def _observation(self, text: str) -> dict[str, Any]:
+        assert self._episode is not None
+        k, (h, w) = self.max_visible, self.config.observation_size
+        frames = np.zeros((k, h, w, 3), dtype=np.uint8)
+        mask = np.zeros(k, dtype=np.int8)
+        ids = np.zeros(k, dtype=np.int64)
+        for slot, frame in enumerate(self._episode.context.visible_frames()[:k]):
+            frames[slot] = self._thumbnail(frame)
+            mask[slot] = 1
+            ids[slot] = frame.frame_id
+        return {"frames": frames, "frame_mask": mask, "frame_ids": ids, "text": text[:MAX_OBSERVATION_TEXT]}
+
+    def _info(self, **extra: Any) -> dict[str, Any]:
+        ep = self._episode
+        assert ep is not None
+        return {
+            "context": ep.context.copy(),
+            "pair_id": ep.record.pair_id,
+            "pair_index": ep.pair_index,
+            "swapped": ep.swapped,
+            "prompt": ep.record.prompt,
+            "turn": ep.turns,
+            "tool_calls": ep.tool_rounds,
+            "frames_fetched": ep.frames_fetched,
+            "invalid_turns": ep.invalid_turns,
+            "invalid_reason": None,
+            **extra,
+        }
+
+    # ------------------------------------------------------------------ looking at it
+    @property
+    def context(self) -> Context:
+        """The current episode's context (a copy)."""
+        if self._episode is None:
+            raise RuntimeError("no episode yet: call reset()")
+        return self._episode.context.copy()
+
+    def render(self) -> np.ndarray | None:
+        """``rgb_array``: the visible frames, labelled by video and index."""
+        if self.render_mode != "rgb_array" or self._episode is None:
+            return None
+        frames = self._episode.context.visible_frames()
+        return frame_grid(frames, self.config.observation_size, columns=self.config.initial_frames)

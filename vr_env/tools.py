@@ -1,0 +1,64 @@
+"""The ``select_frames`` tool: checks a parsed call against the episode's limits.
+
+Rules (documented, deterministic): duplicate frame numbers are dropped keeping first occurrences;
+any number outside ``1..N`` is an error; more than ``max_frames_per_call`` distinct frames is an
+error (never a silent, random trim). A failed call returns an error reason and retrieves nothing.
+
+>>> from vr_env.config import EnvConfig
+>>> from vr_env.protocol.parsing import parse_tool_call
+>>> select_frames(parse_tool_call('{"name": "select_frames", "arguments": {"target_frames": [5, 5, 90]}}'), EnvConfig())
+Selection(frames=(5, 90), error=None)
+>>> select_frames(parse_tool_call('{"name": "select_frames", "arguments": {"target_frames": [0]}}'), EnvConfig()).error
+'frame(s) 0 do not exist; there are 96 frames numbered 1..96'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vr_env.config import EnvConfig
+from vr_env.protocol.parsing import ToolCall
+from vr_env.protocol.prompts import out_of_range_reason, too_many_reason
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Frames to retrieve (1-based ids) or the reason the call failed."""
+
+    frames: tuple[int, ...] = ()
+    error: str | None = None
+
+
+def select_frames(call: ToolCall, config: EnvConfig) -> Selection:
+    """Validate a ``select_frames`` call."""
+    if call.error is not None or call.frames is None:
+        return Selection(error=call.error or "the tool call could not be read")
+    frames = tuple(dict.fromkeys(call.frames))
+    if not frames:
+        return Selection(error="no frames requested; list at least one frame number")
+    n = config.total_frames
+    bad = [f for f in frames if not 1 <= f <= n]
+    if bad:
+        return Selection(error=out_of_range_reason(bad, n))
+    if len(frames) > config.max_frames_per_call:
+        return Selection(error=too_many_reason(len(frames), config.max_frames_per_call))
+    return Selection(frames=frames)
+
+
+def frame_position(frame_id: int, config: EnvConfig) -> tuple[int, int]:
+    """Map a 1-based frame id to ``(video, position)``: video 1 or 2, 0-based candidate position."""
+    f = config.frames_per_video
+    if not 1 <= frame_id <= 2 * f:
+        raise ValueError(f"frame id {frame_id} outside 1..{2 * f}")
+    return (1, frame_id - 1) if frame_id <= f else (2, frame_id - f - 1)
+
+
+def initial_frame_ids(config: EnvConfig) -> tuple[int, ...]:
+    """Evenly spaced initial frames: the centres of ``N_in/2`` equal segments of each video.
+
+    >>> initial_frame_ids(EnvConfig())
+    (7, 19, 31, 43, 55, 67, 79, 91)
+    """
+    f, per_video = config.frames_per_video, config.initial_frames // 2
+    positions = [int((j + 0.5) * f / per_video) for j in range(per_video)]
+    return tuple(p + 1 for p in positions) + tuple(p + 1 + f for p in positions)
