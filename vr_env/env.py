@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -70,7 +70,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
     mirrored). Without ``pair_index`` the pair is drawn from ``self.np_random``.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 1}
 
     def __init__(
         self,
@@ -102,7 +102,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
         if len(self.dataset) == 0:
             raise ValueError(f"dataset {self.config.dataset!r} has no usable pairs; problems: {self.dataset.problems[:5]}")
         if frame_source is None:
-            from vr_env.video import FrameSource
+            from vr_env.video.source import FrameSource
 
             frame_source = FrameSource(backend=self.config.video_backend)
         self.frame_source = frame_source

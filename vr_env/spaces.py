@@ -16,6 +16,7 @@ True
 from __future__ import annotations
 
 import multiprocessing as mp
+from collections.abc import Sequence as SequenceABC
 from ctypes import c_int32
 from multiprocessing.sharedctypes import SynchronizedArray
 from types import ModuleType
@@ -108,10 +109,36 @@ def _write_text(space: TextSpace, index: int, value: str, shared_memory: Synchro
     np.copyto(buffer[index * size : (index + 1) * size], codes)
 
 
+class SharedTexts(SequenceABC):
+    """A live, read-only view of the texts in an ``AsyncVectorEnv`` shared buffer.
+
+    Gymnasium reads the shared observation buffer once and keeps the result, which works for
+    arrays (views) but would freeze strings; this view decodes on access. ``deepcopy`` (what
+    ``AsyncVectorEnv(copy=True)`` does) returns a plain tuple of strings.
+    """
+
+    def __init__(self, data: np.ndarray):
+        self._data = data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return tuple(self)[index]
+        row = self._data[index]
+        return row[row >= 0].astype(np.int32).tobytes().decode("utf-32-le")
+
+    def __deepcopy__(self, memo: dict) -> tuple[str, ...]:
+        return tuple(self)
+
+    def __repr__(self) -> str:
+        return f"SharedTexts({tuple(self)!r})"
+
+
 @read_from_shared_memory.register(TextSpace)
-def _read_text(space: TextSpace, shared_memory: SynchronizedArray[c_int32], n: int = 1) -> tuple[str, ...]:
-    data = np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape((n, space.max_length))
-    return tuple(row[row >= 0].astype(np.int32).tobytes().decode("utf-32-le") for row in data)
+def _read_text(space: TextSpace, shared_memory: SynchronizedArray[c_int32], n: int = 1) -> SharedTexts:
+    return SharedTexts(np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape((n, space.max_length)))
 
 
 def observation_space(max_frames: int, size: tuple[int, int], total_frames: int, max_text: int) -> spaces.Dict:

@@ -1,0 +1,41 @@
+# Two entry points on a fresh clone:
+#   make run   - a light virtualenv (no torch) and `vr-env demo` on the embedded synthetic benchmark
+#   make test  - a full virtualenv (train + dev extras) and the whole test suite
+PYTHON ?= python3
+RUN_VENV ?= .venv-run
+DEV_VENV ?= .venv
+# torch first and pinned: an unpinned resolve pulls a multi-GB CUDA build.
+TORCH_PINS = torch==2.14.1 torchvision==0.29.1
+
+.PHONY: run test lint type bench clean
+
+$(RUN_VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_VENV)/bin/python -m pip install -q --upgrade pip
+	$(RUN_VENV)/bin/python -m pip install -q -e .
+	touch $@
+
+$(DEV_VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(DEV_VENV)
+	$(DEV_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DEV_VENV)/bin/python -m pip install -q $(TORCH_PINS)
+	$(DEV_VENV)/bin/python -m pip install -q -e ".[train,dev]"
+	touch $@
+
+run: $(RUN_VENV)/.installed
+	$(RUN_VENV)/bin/vr-env demo --out runs/demo
+
+test: $(DEV_VENV)/.installed
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(DEV_VENV)/bin/python -m pytest -q
+
+lint: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff check .
+
+type: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/mypy vr_env agents
+
+bench: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python benchmarks/env_step.py
+
+clean:
+	rm -rf $(RUN_VENV) $(DEV_VENV) runs build *.egg-info

@@ -1,0 +1,55 @@
+"""vr-env: VR-Thinker video-pair judging as a Gymnasium environment, with agents and trainers."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+CORE = [
+    "gymnasium==1.4.0",
+    "numpy>=2.0,<3",
+    "pillow>=10",
+    "av==18.1.0",  # PyAV backend and mp4 export (av 19 needs Python 3.12)
+    "decord2>=3.4,<4",  # maintained fork of decord, same `import decord`
+    "matplotlib>=3.8",
+    "tqdm>=4.66",
+]
+TRAIN = [
+    # torch and torchvision first-class pins: an unpinned install pulls a multi-GB CUDA build.
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "transformers==5.24.*",
+    "trl==1.16.0",  # the windowed GRPO trainer relies on TRL 1.16 internals
+    "accelerate==1.15.*",
+    "peft==0.21.*",
+    "datasets==5.2.*",
+    "tokenizers>=0.22",
+    "stable-baselines3==2.9.2",
+    "sb3-contrib==2.9.*",
+    "requests>=2.31",
+]
+DEV = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "ruff>=0.8", "mypy>=1.10"]
+
+setup(
+    name="vr-env",
+    version="0.1.0",
+    description="VR-Thinker video reward judging as a Gymnasium environment, with VLM agents and trainers.",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["vr_env", "vr_env.*", "agents", "agents.*"]),
+    install_requires=CORE,
+    extras_require={
+        "train": TRAIN,
+        # vLLM pins an older transformers/torch: install it in its own environment (docs/vlm.md).
+        "vllm": ["vllm>=0.22,<0.32"],
+        "dev": DEV,
+        "all": TRAIN + DEV,
+    },
+    entry_points={"console_scripts": ["vr-env=vr_env.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Framework :: Gymnasium",
+    ],
+)
