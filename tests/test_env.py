@@ -226,3 +226,52 @@ def test_async_vector_env_with_shared_memory(pairs) -> None:
     obs, rewards, term, trunc, _ = envs.step([tool_turn("TA=1,VQ=1,MQ=1,OA=1,CF=1", [2]), "bad"])
     assert obs["frame_mask"].sum(axis=1).tolist() == [9, 8] and rewards.tolist() == [0.0, -0.1]
     envs.close()
+
+
+def _with_missing_video(pairs, index: int):
+    from dataclasses import replace
+
+    from vr_env.data.base import PairDataset
+    from vr_env.data.records import VideoRef
+
+    records = list(pairs)
+    records[index] = replace(records[index], video_2=VideoRef("/nonexistent/clip.mp4"))
+    return PairDataset(records, name="with-missing")
+
+
+def test_unreadable_video_pinned_raises_naming_the_file(pairs) -> None:
+    from vr_env.video.errors import VideoError
+
+    env = VRJudgeEnv(dataset=_with_missing_video(pairs, 0))
+    with pytest.raises(VideoError, match="/nonexistent/clip.mp4"):
+        env.reset(options={"pair_index": 0})
+
+
+def test_unreadable_video_drawn_pair_is_skipped_and_reported(pairs) -> None:
+    env = VRJudgeEnv(dataset=_with_missing_video(pairs, 0))
+    seen_skip = False
+    for seed in range(30):
+        _, info = env.reset(seed=seed)
+        assert info["pair_index"] != 0
+        if "skipped_pairs" in info:
+            seen_skip = True
+            assert "/nonexistent/clip.mp4" in info["skipped_pairs"][0]["reason"]
+    assert seen_skip
+
+
+def test_frames_that_fail_mid_episode_are_reported_without_penalty(pairs) -> None:
+    from vr_env.video.errors import VideoError
+
+    env = VRJudgeEnv(dataset=pairs)
+    env.reset(options={"pair_index": 0})
+    real = env.frame_source
+
+    class Failing:
+        def frames(self, ref, *args, **kwargs):
+            raise VideoError(ref.path, "truncated file")
+
+    env.frame_source = Failing()
+    obs, reward, term, trunc, info = env.step(tool_turn("TA=1,VQ=1,MQ=1,OA=1,CF=1", [3]))
+    env.frame_source = real
+    assert reward == 0.0 and info["tool_calls"] == 0 and "truncated file" in info["env_error"]
+    assert "could not be read" in obs["text"]

@@ -39,7 +39,10 @@ from vr_env.render import frame_grid, letterbox
 from vr_env.rewards import EpisodeOutcome, Rubric
 from vr_env.spaces import TextSpace, observation_space
 from vr_env.tools import frame_position, initial_frame_ids, select_frames
+from vr_env.video.errors import VideoError
 
+#: Pairs tried by an unpinned ``reset`` before an unreadable video is raised.
+MAX_RESET_DRAWS = 8
 #: Longest observation text; longer texts (huge prompts) are cut in the observation only.
 MAX_OBSERVATION_TEXT = 32768
 
@@ -125,7 +128,8 @@ class VRJudgeEnv(gym.Env[dict, str]):
         if unknown:
             raise ValueError(f"unknown reset option(s) {sorted(unknown)}; known: pair_index, swap")
         index = options.get("pair_index")
-        if index is None:
+        pinned = index is not None
+        if not pinned:
             index = int(self.np_random.integers(len(self.dataset)))
         elif isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.dataset):
             raise ValueError(f"pair_index must be an int in [0, {len(self.dataset)}), got {index!r}")
@@ -134,12 +138,23 @@ class VRJudgeEnv(gym.Env[dict, str]):
             swap = bool(self.np_random.integers(2))
         elif not isinstance(swap, (bool, np.bool_)):
             raise ValueError(f"swap must be True, False or 'random', got {swap!r}")
-        record = self.dataset[int(index)]
-        if swap:
-            record = record.swapped()
 
+        # A pinned pair whose video cannot be read raises VideoError (naming the file); a drawn pair
+        # is replaced by another draw, and the skipped ones are reported in info["skipped_pairs"].
+        skipped: list[dict[str, Any]] = []
         ids = initial_frame_ids(self.config)
-        frames = self._fetch(record, ids, self.config.initial_max_pixels)
+        while True:
+            record = self.dataset[int(index)]
+            if swap:
+                record = record.swapped()
+            try:
+                frames = self._fetch(record, ids, self.config.initial_max_pixels)
+                break
+            except VideoError as error:
+                if pinned or len(skipped) + 1 >= MAX_RESET_DRAWS:
+                    raise
+                skipped.append({"pair_index": int(index), "pair_id": record.pair_id, "reason": str(error)})
+                index = int(self.np_random.integers(len(self.dataset)))
         context = Context(
             [
                 ContextTurn("system", self._system_prompt),
@@ -148,7 +163,10 @@ class VRJudgeEnv(gym.Env[dict, str]):
         )
         self._episode = Episode(record=record, pair_index=int(index), swapped=bool(swap), context=context)
         text = self._system_prompt + "\n\n" + context.turns[1].text
-        return self._observation(text), self._info()
+        info = self._info()
+        if skipped:
+            info["skipped_pairs"] = skipped
+        return self._observation(text), info
 
     def step(self, action: str) -> tuple[dict, float, bool, bool, dict]:
         ep = self._episode
@@ -165,7 +183,9 @@ class VRJudgeEnv(gym.Env[dict, str]):
         ep.answers.append(parsed.answer)
         ep.turn_format_ok.append(parsed.format_ok and not too_long)
 
-        reward, terminated, invalid = 0.0, False, None
+        reward, terminated = 0.0, False
+        invalid: str | None = None
+        env_error: str | None = None
         if too_long:
             invalid = f"the turn has {len(action)} characters; the limit is {cfg.max_action_length}"
         elif parsed.answer is not None and parsed.answer.kind == "final":
@@ -180,7 +200,10 @@ class VRJudgeEnv(gym.Env[dict, str]):
                 selection = select_frames(parsed.tool_call, cfg)
                 invalid = selection.error
                 if invalid is None:
-                    self._run_tool(ep, selection.frames)
+                    try:
+                        self._run_tool(ep, selection.frames)
+                    except VideoError as error:  # the data's fault, not the policy's: no penalty
+                        env_error = f"the selected frames could not be read ({error})"
         else:
             invalid = "; ".join(parsed.format_problems) or "no answer and no tool call"
 
@@ -191,8 +214,17 @@ class VRJudgeEnv(gym.Env[dict, str]):
             ep.context.turns.append(
                 ContextTurn("user", prompts.error_text(invalid, cfg.max_tool_calls - ep.tool_rounds, turns_left))
             )
+        if env_error is not None:
+            turns_left = cfg.max_turns - ep.turns
+            ep.context.turns.append(
+                ContextTurn("user", prompts.error_text(env_error, cfg.max_tool_calls - ep.tool_rounds, turns_left))
+            )
         truncated = not terminated and ep.turns >= cfg.max_turns
-        info_extra: dict[str, Any] = {"invalid_reason": invalid, "format_problems": list(parsed.format_problems)}
+        info_extra: dict[str, Any] = {
+            "invalid_reason": invalid,
+            "env_error": env_error,
+            "format_problems": list(parsed.format_problems),
+        }
         if terminated or truncated:
             ep.done = True
             outcome = EpisodeOutcome(
@@ -223,8 +255,8 @@ class VRJudgeEnv(gym.Env[dict, str]):
 
     # ------------------------------------------------------------------ internals
     def _run_tool(self, ep: Episode, frame_ids: Sequence[int]) -> None:
-        ep.tool_rounds += 1
         frames = self._fetch(ep.record, frame_ids, self.config.retrieved_max_pixels)
+        ep.tool_rounds += 1
         ep.frames_fetched += len(frames)
         calls_left = self.config.max_tool_calls - ep.tool_rounds
         text = prompts.tool_result_text(frame_ids, ep.tool_rounds, calls_left)
@@ -290,6 +322,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
             "frames_fetched": ep.frames_fetched,
             "invalid_turns": ep.invalid_turns,
             "invalid_reason": None,
+            "env_error": None,
             **extra,
         }
 
