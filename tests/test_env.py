@@ -36,8 +36,8 @@ def test_registration_both_ways() -> None:
     gym.make("VRJudge-v0").close()
 
 
-def test_check_env_passes(env: VRJudgeEnv) -> None:
-    check_env(env)
+def test_check_env_passes(pairs) -> None:
+    check_env(gym.make("vr_env:VRJudge-v0", dataset=pairs, render_mode="rgb_array").unwrapped)
 
 
 def test_check_env_passes_on_default_synthetic() -> None:
