@@ -97,6 +97,8 @@ class VRJudgeEnv(gym.Env[dict, str]):
         base = config or EnvConfig()
         if isinstance(dataset, str):
             overrides["dataset"] = dataset
+        elif isinstance(dataset, PairDataset):
+            overrides["dataset"] = dataset.name
         self.config = EnvConfig(**{**base.to_dict(), "reward": base.reward, **overrides})
         if isinstance(dataset, PairDataset):
             self.dataset = dataset

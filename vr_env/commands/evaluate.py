@@ -1,0 +1,148 @@
+"""``vr-env eval``: run an agent over a benchmark and write results, metrics, a report and plots.
+
+Outputs in ``--out``: ``results.jsonl`` (one row per episode, appended as it goes; a rerun resumes),
+``metrics.json``, ``report.md``, ``per_dimension.png``, ``accuracy_vs_tool_calls.png``,
+``accuracy_by_length.png`` and ``config.json``. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HELP = "Evaluate an agent on a dataset: results.jsonl, metrics.json, report.md and plots in --out."
+
+
+def key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE read as JSON when it parses (numbers, true, lists), else as text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with ``vr-env play``: dataset, data root, dataset and env options."""
+    parser.add_argument("--dataset", default="synthetic", help="registered dataset name (default: synthetic)")
+    parser.add_argument("--data-root", default=None, help="folder holding the dataset's label file and videos")
+    parser.add_argument(
+        "--dataset-arg",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="dataset option, repeatable (e.g. n=64, file=test.csv)",
+    )
+    parser.add_argument(
+        "--env-arg",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment option (EnvConfig field), repeatable (e.g. frames_per_video=16)",
+    )
+
+
+def env_kwargs_from(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs: dict[str, Any] = dict(args.env_arg)
+    kwargs.update(dataset=args.dataset, data_root=args.data_root)
+    if args.dataset_arg:
+        kwargs["dataset_kwargs"] = {**kwargs.get("dataset_kwargs", {}), **dict(args.dataset_arg)}
+    return kwargs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--agent",
+        required=True,
+        help="random, answer-now, scanner, human, hf (with --model) or module:attr / file.py:attr",
+    )
+    add_dataset_arguments(parser)
+    parser.add_argument("--model", default=None, help="model folder or hub id for --agent hf")
+    parser.add_argument(
+        "--agent-arg",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="agent option, repeatable (e.g. backend=vllm, max_batch_size=8)",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
+    parser.add_argument("--shuffle", action="store_true", help="take the pairs in a seeded random order")
+    parser.add_argument("--swap-check", action="store_true", help="also judge every pair with the videos swapped")
+    parser.add_argument("--num-envs", type=_positive_int, default=1, help="environments stepped side by side (1)")
+    parser.add_argument("--seed", type=int, default=0, help="run seed: agents, episodes, --shuffle (0)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder; a rerun resumes into it")
+    parser.add_argument("--overwrite", action="store_true", help="discard earlier results in --out")
+    parser.add_argument("--retry-skipped", action="store_true", help="run pairs skipped earlier again")
+    parser.add_argument("--save-turns", action="store_true", help="keep the agent's turn texts in results.jsonl")
+    parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _args_dict(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
+
+
+def run(args: argparse.Namespace) -> int:
+    from vr_env.data.base import DatasetError
+    from vr_env.eval.report import pct
+    from vr_env.eval.runner import EvalConfigError, evaluate
+
+    if args.limit is not None and args.limit < 0:
+        print(f"eval: error: --limit must be >= 0, got {args.limit}", file=sys.stderr)
+        return 2
+    agent_kwargs: dict[str, Any] = dict(args.agent_arg)
+    if args.model is not None:
+        agent_kwargs["model_path"] = args.model
+    if args.agent == "human" and args.num_envs > 1:
+        print("eval: error: --agent human plays one episode at a time (--num-envs 1)", file=sys.stderr)
+        return 2
+    if args.agent == "human":
+        agent_kwargs.setdefault("out_dir", str(Path(args.out) / "sheets"))
+    try:
+        metrics = evaluate(
+            args.agent,
+            env_kwargs_from(args),
+            limit=args.limit,
+            swap_check=args.swap_check,
+            out_dir=args.out,
+            num_envs=args.num_envs,
+            seed=args.seed,
+            shuffle=args.shuffle,
+            agent_kwargs=agent_kwargs,
+            retry_skipped=args.retry_skipped,
+            overwrite=args.overwrite,
+            save_turns=args.save_turns,
+            plots=not args.no_plots,
+            progress=not args.no_progress,
+            command_args=_args_dict(args),
+        )
+    except (DatasetError, EvalConfigError, ValueError, TypeError) as exc:
+        print(f"eval: error: {exc}", file=sys.stderr)
+        return 2
+    dims = ", ".join(f"{d} {pct(v)}" for d, v in metrics["per_dimension"].items())
+    swap = "" if metrics["swap_consistency"] is None else f", swap consistency {pct(metrics['swap_consistency'])}"
+    print(
+        f"{metrics['agent']} on {metrics['dataset']}: n={metrics['n']}, tau {pct(metrics['tau'])}, "
+        f"diff {pct(metrics['diff'])} ({dims}){swap}; {metrics['skipped']} skipped"
+    )
+    print(f"wrote {args.out}/results.jsonl, metrics.json, report.md")
+    return 0

@@ -1,0 +1,105 @@
+"""Evaluation plots as PNG files, drawn with matplotlib's Agg canvas (no pyplot, no global state)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PER_DIMENSION_PNG = "per_dimension.png"
+TOOL_CALLS_PNG = "accuracy_vs_tool_calls.png"
+LENGTH_PNG = "accuracy_by_length.png"
+#: Reference rows drawn beside the agent in the per-dimension plot.
+PLOTTED_REFERENCES: tuple[str, ...] = ("always-video-1", "always-tie", "random-3way")
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _pct(value: float | None) -> float:
+    return 0.0 if value is None else 100.0 * value
+
+
+def plot_per_dimension(metrics: Mapping[str, Any], path: str | Path) -> Path:
+    """Grouped bars: tau, diff, TA, VQ, MQ accuracy of the agent and of the reference judges."""
+    import numpy as np
+
+    groups = ["tau", "diff", "TA", "VQ", "MQ"]
+
+    def values(block: Mapping[str, Any]) -> list[float]:
+        per_dim = block.get("per_dimension") or {}
+        return [_pct(block.get("tau")), _pct(block.get("diff")), *(_pct(per_dim.get(d)) for d in groups[2:])]
+
+    series = [(str(metrics.get("agent", "agent")), values(metrics))]
+    references = metrics.get("reference") or {}
+    series += [(name, values(references[name])) for name in PLOTTED_REFERENCES if name in references]
+    figure = _figure(8, 4)
+    ax = figure.add_subplot()
+    x = np.arange(len(groups))
+    width = 0.8 / len(series)
+    for k, (name, heights) in enumerate(series):
+        bars = ax.bar(x + (k - (len(series) - 1) / 2) * width, heights, width, label=name)
+        if k == 0:
+            ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(x, groups)
+    ax.set_ylim(0, 125)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{metrics.get('agent', 'agent')} on {metrics.get('dataset', '?')} (n={metrics.get('n', 0)})")
+    ax.legend(fontsize=7, loc="upper center", ncol=len(series))
+    figure.tight_layout()
+    figure.savefig(path)
+    return Path(path)
+
+
+def plot_tool_calls(metrics: Mapping[str, Any], path: str | Path) -> Path:
+    """OA accuracy (tau) against the number of tool calls, with the pair count on each bar."""
+    groups = metrics.get("by_tool_calls") or {}
+    keys = sorted(groups, key=int)
+    figure = _figure(6, 3.5)
+    ax = figure.add_subplot()
+    bars = ax.bar([str(k) for k in keys], [_pct(groups[k].get("tau")) for k in keys], color="tab:blue")
+    ax.bar_label(bars, labels=[f"n={groups[k]['n']}" for k in keys], fontsize=7)
+    ax.set_xlabel("tool calls in the episode")
+    ax.set_ylabel("OA accuracy, tau (%)")
+    ax.set_ylim(0, 110)
+    ax.set_title("Accuracy against number of tool calls")
+    figure.tight_layout()
+    figure.savefig(path)
+    return Path(path)
+
+
+def plot_length(metrics: Mapping[str, Any], path: str | Path) -> Path:
+    """tau and diff per video-length bucket."""
+    import numpy as np
+
+    buckets = (metrics.get("by_length") or {}).get("buckets") or []
+    figure = _figure(7, 3.5)
+    ax = figure.add_subplot()
+    x = np.arange(len(buckets))
+    for k, key in enumerate(("tau", "diff")):
+        ax.bar(x + (k - 0.5) * 0.38, [_pct(b.get(key)) for b in buckets], 0.38, label=key)
+    ax.set_xticks(x, [f"{b['label']}\nn={b['n']}" for b in buckets], fontsize=7)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("OA accuracy (%)")
+    ax.set_title("Accuracy by video length")
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path)
+    return Path(path)
+
+
+def write_plots(metrics: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
+    """All plots into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [plot_per_dimension(metrics, out / PER_DIMENSION_PNG), plot_tool_calls(metrics, out / TOOL_CALLS_PNG)]
+    if (metrics.get("by_length") or {}).get("buckets"):
+        paths.append(plot_length(metrics, out / LENGTH_PNG))
+    return paths
