@@ -1,0 +1,32 @@
+"""Frame-source layer: uniform candidate sampling, on-demand decoding, Qwen-VL resize, shared cache.
+
+See docs/video.md. Decoding libraries (decord, PyAV) are imported only when a video is opened.
+"""
+
+from vr_env.video.backends import AUTO_BACKEND_ORDER, Backend, VideoReader, backend_available, get_backend
+from vr_env.video.cache import FrameCache, shared_frame_cache
+from vr_env.video.errors import VideoError
+from vr_env.video.resize import FACTOR, MAX_PIXELS, MIN_PIXELS, resize_frame, smart_resize
+from vr_env.video.sampling import check_positions, uniform_indices
+from vr_env.video.source import DEFAULT_STRATEGY, STRATEGIES, FrameSource
+
+__all__ = [
+    "AUTO_BACKEND_ORDER",
+    "DEFAULT_STRATEGY",
+    "FACTOR",
+    "MAX_PIXELS",
+    "MIN_PIXELS",
+    "STRATEGIES",
+    "Backend",
+    "FrameCache",
+    "FrameSource",
+    "VideoError",
+    "VideoReader",
+    "backend_available",
+    "check_positions",
+    "get_backend",
+    "resize_frame",
+    "shared_frame_cache",
+    "smart_resize",
+    "uniform_indices",
+]
