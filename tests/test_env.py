@@ -243,7 +243,7 @@ def test_unreadable_video_pinned_raises_naming_the_file(pairs) -> None:
     from vr_env.video.errors import VideoError
 
     env = VRJudgeEnv(dataset=_with_missing_video(pairs, 0))
-    with pytest.raises(VideoError, match="/nonexistent/clip.mp4"):
+    with pytest.raises(VideoError, match=r"/nonexistent/clip\.mp4"):
         env.reset(options={"pair_index": 0})
 
 
