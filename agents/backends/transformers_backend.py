@@ -1,0 +1,330 @@
+"""Batched generation with a transformers image-text-to-text model (CPU or GPU).
+
+Prompts are rendered with the processor's chat template and left-padded; ``model.generate`` stops
+each row at its end-of-turn token. Log-probabilities of the sampled ids are taken from the model's
+raw logits divided by the sampling temperature (captured with a forward hook on the output
+embedding, before any logits processor): the quantity a training forward pass recomputes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.backends.base import Conversation, Generation, GenerationSettings
+
+#: Tokens a judge must never emit: an image placeholder in its own text breaks re-rendering.
+VISION_TOKENS: tuple[str, ...] = (
+    "<|image_pad|>",
+    "<|video_pad|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+)
+#: End-of-turn tokens of Qwen chat models.
+STOP_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
+
+
+def conversation_images(conversation: Conversation) -> list[Any]:
+    """The image payloads of a conversation, in the order the chat template places them."""
+    images = []
+    for message in conversation:
+        content = message.get("content")
+        if isinstance(content, list):
+            images.extend(block["image"] for block in content if block.get("type") == "image")
+    return images
+
+
+def _token_ids(tokenizer: Any, tokens: Sequence[str]) -> list[int]:
+    """Ids of those ``tokens`` the tokenizer knows as single tokens."""
+    vocab = tokenizer.get_vocab()
+    return [vocab[t] for t in tokens if t in vocab]
+
+
+class SampledLogprobs:
+    """Logits processor recording ``log_softmax(raw_logits / T)`` of each sampled token.
+
+    A forward hook on the model's output embedding keeps the raw last-position logits; at each
+    decoding step the processor gathers the previous step's distribution at the token just appended
+    to ``input_ids``; :meth:`finish` gathers the last step. It never changes the scores.
+    """
+
+    def __init__(self, model: Any, temperature: float) -> None:
+        self.temperature = temperature
+        self._raw: Any = None
+        self._pending: Any = None
+        self.steps: list[Any] = []
+        self._handle = model.get_output_embeddings().register_forward_hook(self._hook)
+
+    def _hook(self, module: Any, args: Any, output: Any) -> None:
+        self._raw = output[:, -1].float()
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self._pending is not None:
+            self.steps.append(self._pending.gather(1, input_ids[:, -1:]).squeeze(1))
+        self._pending = torch.log_softmax(self._raw / self.temperature, dim=-1)
+        return scores
+
+    def finish(self, sequences: Any) -> Any:
+        """``(batch, new_tokens)`` log-probs; detaches the hook."""
+        import torch
+
+        self._handle.remove()
+        if self._pending is not None:
+            self.steps.append(self._pending.gather(1, sequences[:, -1:]).squeeze(1))
+            self._pending = None
+        if not self.steps:
+            return torch.zeros((sequences.shape[0], 0))
+        return torch.stack(self.steps, dim=1)
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+class ForcedTokensLogitsProcessor:
+    """Forces row ``i`` to emit ``sequences[i]`` (``None`` = free). For scripted turns and tests.
+
+    Only the choice is forced: the model's forward pass (and so the recorded log-probs) stays real.
+    """
+
+    def __init__(self, sequences: Sequence[Sequence[int] | None], prompt_length: int) -> None:
+        self.sequences = [None if s is None else list(s) for s in sequences]
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        step = input_ids.shape[1] - self.prompt_length
+        forced = scores
+        for row, sequence in enumerate(self.sequences):
+            if sequence is not None and step < len(sequence):
+                if forced is scores:
+                    forced = scores.clone()
+                forced[row] = float("-inf")
+                forced[row, sequence[step]] = 0.0
+        return forced
+
+
+class RowLengthCriteria:
+    """Stops row ``i`` after ``limits[i]`` new tokens (per-row ``max_new_tokens``)."""
+
+    def __init__(self, limits: Sequence[int], prompt_length: int) -> None:
+        self.limits = list(limits)
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        limits = torch.tensor(self.limits, device=input_ids.device)
+        return (input_ids.shape[1] - self.prompt_length) >= limits
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None, device: Any) -> Iterator[None]:
+    """Seed torch's generators for the block only, restoring the caller's state afterwards."""
+    import torch
+
+    if seed is None:
+        yield
+        return
+    devices = [device] if getattr(device, "type", "cpu") == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class TransformersBackend:
+    """:class:`~agents.backends.base.GenerationBackend` over a transformers model and its processor.
+
+    ``max_batch_size`` splits large batches into chunks (``None``: one chunk).
+    """
+
+    def __init__(self, model: Any, processor: Any, *, max_batch_size: int | None = None) -> None:
+        self.model = model
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.max_batch_size = max_batch_size
+        configured = getattr(model.generation_config, "eos_token_id", None)
+        configured = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
+        self.stop_token_ids: list[int] = sorted(set(configured) | set(_token_ids(self.tokenizer, STOP_TOKENS)))
+        if not self.stop_token_ids and self.tokenizer.eos_token_id is not None:
+            self.stop_token_ids = [self.tokenizer.eos_token_id]
+        self.suppressed_token_ids = _token_ids(self.tokenizer, VISION_TOKENS)
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id: int = pad if pad is not None else self.stop_token_ids[0]
+        self.image_token_id: int | None = getattr(processor, "image_token_id", None)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, *, device: str | None = None, dtype: str | None = None, **kwargs: Any
+    ) -> TransformersBackend:
+        """Load model and processor from a local folder or hub name (``dtype``: "auto", "bfloat16", ...)."""
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        torch_dtype: Any = dtype if dtype in (None, "auto") else getattr(torch, dtype)
+        model = AutoModelForImageTextToText.from_pretrained(str(path), dtype=torch_dtype or "auto")
+        model.to(device)
+        model.eval()
+        processor = AutoProcessor.from_pretrained(str(path))
+        return cls(model, processor, **kwargs)
+
+    @property
+    def device(self) -> Any:
+        return self.model.device
+
+    def render(self, conversations: Sequence[Conversation]) -> list[str]:
+        """Prompt texts (chat template with the generation prompt), one per conversation."""
+        return [
+            self.processor.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True)
+            for c in conversations
+        ]
+
+    def encode(self, conversations: Sequence[Conversation]) -> Any:
+        """Left-padded model inputs (``input_ids``, ``attention_mask``, ``pixel_values``, ...) on the device."""
+        texts = self.render(conversations)
+        images = [image for c in conversations for image in conversation_images(c)]
+        batch = self.processor(
+            text=texts, images=images or None, padding=True, padding_side="left", return_tensors="pt"
+        )
+        batch = batch.to(self.device)
+        if "pixel_values" in batch:
+            batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
+        return batch
+
+    def _generation_config(self, settings: GenerationSettings) -> Any:
+        from transformers import GenerationConfig
+
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": settings.temperature, "top_p": settings.top_p, "top_k": settings.top_k}
+            if settings.do_sample
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
+        return GenerationConfig(
+            max_new_tokens=settings.max_new_tokens,
+            eos_token_id=self.stop_token_ids,
+            pad_token_id=self.pad_token_id,
+            repetition_penalty=1.0,
+            num_beams=1,
+            num_return_sequences=1,
+            return_dict_in_generate=True,
+            **sampling,
+        )
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        settings: GenerationSettings,
+        *,
+        forced_token_ids: Sequence[Sequence[int] | None] | None = None,
+    ) -> list[Generation]:
+        """One turn per conversation. ``forced_token_ids[i]`` (optional) scripts row ``i``'s ids.
+
+        A forced row runs its whole script (its own length limit); free rows stop at
+        ``settings.max_new_tokens`` or their end-of-turn token.
+        """
+        if forced_token_ids is not None and len(forced_token_ids) != len(conversations):
+            raise ValueError("forced_token_ids needs one entry (a list or None) per conversation")
+        size = self.max_batch_size or max(len(conversations), 1)
+        results: list[Generation] = []
+        for start in range(0, len(conversations), size):
+            chunk = list(conversations[start : start + size])
+            forced = None if forced_token_ids is None else list(forced_token_ids[start : start + size])
+            seed = None if settings.seed is None else settings.seed + start
+            results.extend(self._generate_chunk(chunk, settings, forced, seed))
+        return results
+
+    def _generate_chunk(
+        self,
+        conversations: list[Conversation],
+        settings: GenerationSettings,
+        forced: list[Sequence[int] | None] | None,
+        seed: int | None,
+    ) -> list[Generation]:
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList, SuppressTokensLogitsProcessor
+
+        batch = self.encode(conversations)
+        prompt_length = batch["input_ids"].shape[1]
+        recorder = SampledLogprobs(self.model, settings.logprob_temperature)
+        processors: list[Any] = [recorder]
+        if self.suppressed_token_ids:
+            processors.append(SuppressTokensLogitsProcessor(self.suppressed_token_ids, device=self.device))
+        limits = [settings.max_new_tokens] * len(conversations)
+        criteria: list[Any] = []
+        if forced is not None and any(s is not None for s in forced):
+            processors.append(ForcedTokensLogitsProcessor(forced, prompt_length))
+            limits = [limit if s is None else len(s) for limit, s in zip(limits, forced, strict=True)]
+            criteria.append(RowLengthCriteria(limits, prompt_length))
+        config = self._generation_config(replace(settings, max_new_tokens=max(limits)))
+        try:
+            with torch.inference_mode(), _seeded(seed, self.device):
+                output = self.model.generate(
+                    **batch,
+                    generation_config=config,
+                    logits_processor=LogitsProcessorList(processors),
+                    stopping_criteria=StoppingCriteriaList(criteria),
+                )
+            logprobs = recorder.finish(output.sequences).cpu()
+        finally:
+            recorder.close()
+        new_tokens = output.sequences[:, prompt_length:].cpu()
+        mask = batch["attention_mask"].bool().cpu()
+        grids = batch.get("image_grid_thw")
+        grids = None if grids is None else grids.cpu().numpy()
+        counts = [len(conversation_images(c)) for c in conversations]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+        stops = set(self.stop_token_ids)
+        results = []
+        for row in range(len(conversations)):
+            ids = new_tokens[row, : limits[row]].tolist()
+            end = next((i + 1 for i, t in enumerate(ids) if t in stops), None)
+            finish = "stop" if end is not None else "length"
+            ids = ids[: end if end is not None else len(ids)]
+            text_ids = ids[:-1] if finish == "stop" else ids
+            prompt_ids = batch["input_ids"][row].cpu()[mask[row]].tolist()
+            grid = None if grids is None else grids[offsets[row] : offsets[row + 1]]
+            results.append(
+                Generation(
+                    text=self.tokenizer.decode(text_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False),
+                    token_ids=ids,
+                    logprobs=logprobs[row, : len(ids)].tolist(),
+                    prompt_ids=prompt_ids,
+                    image_grid_thw=grid,
+                    finish_reason=finish,
+                )
+            )
+        return results
+
+    def encode_completion(self, text: str) -> list[int]:
+        """Ids a scripted turn ``text`` is forced as: its tokens, then the end-of-turn token."""
+        end = _token_ids(self.tokenizer, ("<|im_end|>",)) or self.stop_token_ids[:1]
+        return [*self.tokenizer.encode(text, add_special_tokens=False), *end]
+
+
+def forward_logprobs(
+    model: Any,
+    inputs: dict[str, Any],
+    completion_lengths: Sequence[int],
+    temperature: float = 1.0,
+) -> list[list[float]]:
+    """Log-probs of the last ``completion_lengths[i]`` ids of each row of ``inputs["input_ids"]``.
+
+    ``inputs`` are left-padded full sequences (prompt + completion) with their vision inputs, as
+    :func:`agents.records.turn_model_inputs` builds them. One forward pass, no sampling.
+    """
+    import torch
+
+    with torch.inference_mode():
+        logits = model(**inputs).logits.float()
+    ids = inputs["input_ids"]
+    logps = torch.log_softmax(logits[:, :-1] / temperature, dim=-1).gather(2, ids[:, 1:, None]).squeeze(2)
+    width = ids.shape[1] - 1
+    return [logps[row, width - n :].cpu().tolist() for row, n in enumerate(completion_lengths)]

@@ -1,0 +1,321 @@
+"""Tiny random-weight Qwen-VL checkpoints for offline tests and CPU benchmarks.
+
+``build_tiny_model(arch, out_dir, seed)`` writes a standard Hugging Face folder (config, safetensors
+weights, tokenizer, processor with image and video sections, generation config) that
+``AutoModelForImageTextToText.from_pretrained`` and ``AutoProcessor.from_pretrained`` load under
+``HF_HUB_OFFLINE=1``. The tokenizer is a byte-level BPE trained here on a few KB of protocol-like
+text, with Qwen's special tokens in Qwen2.5-VL order and ``<tool_call>`` / ``</tool_call>`` as
+ordinary added tokens (they survive ``skip_special_tokens=True``). Same seed, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+Arch = Literal["qwen2_5_vl", "qwen3_vl"]
+ARCHS: tuple[str, ...] = ("qwen2_5_vl", "qwen3_vl")
+
+#: Qwen2.5-VL's special tokens, in the order of their ids (151643...).
+SPECIAL_TOKENS: tuple[str, ...] = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+#: Added (not special) tokens following the special ones, as in Qwen2.5-VL.
+TOOL_TOKENS: tuple[str, ...] = ("<tool_call>", "</tool_call>")
+
+#: Qwen2's pre-tokenization regex (the split before byte-level mapping).
+_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+
+_IMAGE_BLOCK = (
+    "{% if content['type'] == 'image' or content['type'] == 'image_url' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+)
+_CONTENT = (
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for content in message['content'] %}" + _IMAGE_BLOCK + "{% endfor %}{% endif %}"
+)
+#: Qwen2.5-VL's chat template (default system prompt), images as vision_start/image_pad/vision_end.
+QWEN2_5_VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n" + _CONTENT + "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+#: Qwen3-VL's layout: no default system prompt, otherwise the same rendering.
+QWEN3_VL_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n" + _CONTENT + "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+#: Pixel budgets of the tiny processor: the paper's initial-frame budget, Qwen's minimum.
+TINY_MAX_PIXELS = 512 * 28 * 28
+TINY_MIN_PIXELS = 4 * 28 * 28
+
+
+def protocol_corpus() -> list[str]:
+    """A few KB of text shaped like the judging protocol (tags, answers, tool calls, prose)."""
+    words = [
+        "video",
+        "frame",
+        "frames",
+        "prompt",
+        "motion",
+        "quality",
+        "visual",
+        "text",
+        "alignment",
+        "overall",
+        "better",
+        "tie",
+        "the",
+        "a",
+        "of",
+        "in",
+        "is",
+        "shows",
+        "sharper",
+        "blurry",
+        "smooth",
+        "jitter",
+        "object",
+        "person",
+        "cat",
+        "dog",
+        "car",
+        "walks",
+        "runs",
+        "red",
+        "blue",
+        "sky",
+        "water",
+        "light",
+        "first",
+        "second",
+        "compare",
+        "select",
+        "look",
+        "closer",
+        "detail",
+        "artifact",
+        "consistent",
+        "flicker",
+        "face",
+        "hand",
+        "background",
+    ]
+    lines = [
+        "You are a careful video judge. You compare two videos generated from the same text prompt and "
+        "decide which is better on each dimension and overall.",
+        "Each video has been sampled to 48 frames. All 96 frames share one numbering: frames 1-48 are video 1 "
+        "and frames 49-96 are video 2. You start with 8 frames (4 per video). You may call the tool at most "
+        "3 times, at most 8 frames per call. Only the images of the latest tool result stay visible; older "
+        "ones are replaced by text, so write down what you saw.",
+        "Every turn has this form: a snapshot of visual facts worth remembering, your reasoning, then EITHER a "
+        "provisional answer with confidence and one tool call OR your final answer.",
+        "Values: 1 = video 1 is better, 2 = video 2 is better, 0 = tie. CF is your confidence: 1 = high, "
+        "2 = medium, 3 = low. TA = text alignment, VQ = visual quality, MQ = motion quality, OA = overall.",
+        "# Tools",
+        "You may call the function below. Its signature is inside <tools></tools>:",
+        '{"type": "function", "function": {"name": "select_frames", "description": "Fetch up to 8 frames by '
+        'number to look at them closely.", "parameters": {"type": "object", "properties": {"target_frames": '
+        '{"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 96}, "maxItems": 8, '
+        '"description": "Frame numbers to retrieve."}}, "required": ["target_frames"]}}}',
+        "Return a call as a JSON object inside <tool_call></tool_call> tags.",
+        "The text prompt of both videos: a red car drives along a coastal road at sunset.",
+        "Here are the first frames of each video. Frame 7 (video 1): Frame 55 (video 2):",
+        "Here are the frames you selected (tool call 1 of 3, 2 calls left). Image removed from context.",
+        "Your turn could not be used: the frame numbers are out of range; there are 96 frames numbered 1..96. "
+        "Choose at most 8 frames. No answer and no tool call. Give your final answer.",
+    ]
+    for i in range(48):
+        a, b, c = words[i % len(words)], words[(7 * i + 3) % len(words)], words[(13 * i + 5) % len(words)]
+        frames = [(i * 5 + k * 11) % 96 + 1 for k in range(4)]
+        values = [(i + k) % 3 for k in range(5)]
+        lines.append(f"<Snapshot>Frame {frames[0]} {a} {b}; frame {frames[1]} {c}.</Snapshot>")
+        lines.append(f"<Think>Video {1 + i % 2} looks {a} and {c} in frame {frames[2]}.</Think>")
+        lines.append(
+            f"<Recommend Answer>TA={values[0]}, VQ={values[1]}, MQ={values[2]}, OA={values[3]}, "
+            f"CF={1 + values[4]}</Recommend Answer>"
+        )
+        lines.append(
+            '<tool_call>{"name": "select_frames", "arguments": {"target_frames": '
+            + json.dumps(frames)
+            + "}}</tool_call>"
+        )
+        lines.append(f"<Answer>TA={values[1]}, VQ={values[2]}, MQ={values[3]}, OA={values[0]}</Answer>")
+    return lines
+
+
+def build_tokenizer(vocab_size: int = 1024) -> Any:
+    """Train the byte-level BPE on :func:`protocol_corpus` and wrap it as ``Qwen2Tokenizer``."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.normalizer = normalizers.NFC()
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_PRETOKENIZE_REGEX), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(SPECIAL_TOKENS) - len(TOOL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(protocol_corpus(), trainer)
+    model = json.loads(bpe.to_str())["model"]
+    vocab: dict[str, int] = dict(model["vocab"])
+    for token in (*SPECIAL_TOKENS, *TOOL_TOKENS):
+        vocab[token] = len(vocab)
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        model_max_length=32768,
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)})
+    tokenizer.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
+    return tokenizer
+
+
+def tiny_config(arch: Arch, tokenizer: Any) -> Any:
+    """The ~0.3M-parameter config of ``arch`` for ``tokenizer`` (shapes from stack-notes.md)."""
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text: dict[str, Any] = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+        "tie_word_embeddings": False,
+    }
+    tokens = {
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+    }
+    vision: dict[str, Any] = {
+        "depth": 2,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": 64,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+    }
+    if arch == "qwen2_5_vl":
+        from transformers import Qwen2_5_VLConfig
+
+        text["rope_parameters"] = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}
+        vision.update(patch_size=14, window_size=112, fullatt_block_indexes=[1])
+        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **tokens)
+    if arch == "qwen3_vl":
+        from transformers import Qwen3VLConfig
+
+        text["head_dim"] = 16
+        text["rope_parameters"] = {
+            "rope_type": "default",
+            "rope_theta": 5000000.0,
+            "mrope_section": [2, 3, 3],
+            "mrope_interleaved": True,
+        }
+        vision.update(patch_size=16, num_position_embeddings=64, deepstack_visual_indexes=[1])
+        return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **tokens)
+    raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {ARCHS}")
+
+
+def tiny_processor(arch: Arch, tokenizer: Any) -> Any:
+    """The matching processor: Qwen2-VL image processor, video processor and chat template."""
+    from transformers import Qwen2VLImageProcessor
+
+    if arch == "qwen2_5_vl":
+        from transformers import Qwen2_5_VLProcessor, Qwen2VLVideoProcessor
+
+        size = {"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_MAX_PIXELS}
+        return Qwen2_5_VLProcessor(
+            image_processor=Qwen2VLImageProcessor(size=size, patch_size=14),
+            video_processor=Qwen2VLVideoProcessor(size=size, patch_size=14),
+            tokenizer=tokenizer,
+            chat_template=QWEN2_5_VL_CHAT_TEMPLATE,
+        )
+    if arch == "qwen3_vl":
+        from transformers import Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+        size = {"shortest_edge": TINY_MIN_PIXELS, "longest_edge": TINY_MAX_PIXELS}
+        return Qwen3VLProcessor(
+            image_processor=Qwen2VLImageProcessor(size=size, patch_size=16),
+            video_processor=Qwen3VLVideoProcessor(size=size, patch_size=16),
+            tokenizer=tokenizer,
+            chat_template=QWEN3_VL_CHAT_TEMPLATE,
+        )
+    raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {ARCHS}")
+
+
+def build_tiny_model(arch: Arch, out_dir: str | Path, seed: int = 0) -> Path:
+    """Build and save a tiny random-weight ``arch`` checkpoint with its processor into ``out_dir``.
+
+    The caller's global torch RNG state is left untouched (weights are drawn inside ``fork_rng``).
+    """
+    import torch
+    from transformers import AutoModelForImageTextToText, GenerationConfig
+
+    if arch not in ARCHS:
+        raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {ARCHS}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    config = tiny_config(arch, tokenizer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    model.eval()
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+    )
+    model.save_pretrained(out)
+    tiny_processor(arch, tokenizer).save_pretrained(out)
+    return out
+
+
+def checkpoint_parameter_count(folder: str | Path) -> int:
+    """Number of parameters stored in ``folder/model.safetensors`` (read from its header)."""
+    import math
+
+    from safetensors import safe_open
+
+    with safe_open(str(Path(folder) / "model.safetensors"), "np") as weights:
+        return sum(math.prod(weights.get_slice(name).get_shape()) for name in weights.keys())  # noqa: SIM118
