@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import bisect
 import importlib
+import importlib.util
+import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -59,9 +62,23 @@ def _no_frames(path: str) -> VideoError:
     return VideoError(path, "the video stream has no frames (empty or truncated file)")
 
 
+def import_decord() -> ModuleType:
+    """Import ``decord``, importing torch first when it is installed.
+
+    decord2 3.4 ``dlopen``s every library of the ``nvidia`` pip packages with ``RTLD_GLOBAL`` at
+    import, ``libnvblas`` included. A torch imported afterwards then binds its CPU BLAS calls to
+    NVBLAS and crashes (segfault) on a machine without a GPU. Loading torch first keeps its own
+    BLAS bound (tests/video/test_decord_torch.py).
+    """
+    if "decord" not in sys.modules and "torch" not in sys.modules and importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
+
+    return importlib.import_module("decord")
+
+
 class _DecordReader:
     def __init__(self, path: str, num_threads: int) -> None:
-        import decord
+        decord = import_decord()
 
         self.path = path
         try:
@@ -259,7 +276,10 @@ def backend_available(name: str) -> bool:
     if name not in _MODULES:
         raise ValueError(f"unknown video backend {name!r}; choose one of {sorted(_FACTORIES)} or 'auto'")
     try:
-        importlib.import_module(_MODULES[name])
+        if name == "decord":
+            import_decord()
+        else:
+            importlib.import_module(_MODULES[name])
     except Exception:
         return False
     return True
