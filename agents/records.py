@@ -204,7 +204,7 @@ def turn_model_inputs(
         "attention_mask": attention_mask,
         "mm_token_type_ids": (input_ids == image_token_id).long() * attention_mask,
     }
-    images = [image for t in turns for image in t.images()]
+    images = [np.array(image) for t in turns for image in t.images()]  # cached frames are read-only
     if images:
         vision = processor.image_processor(images=images, return_tensors="pt")
         recorded = [
