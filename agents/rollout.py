@@ -19,6 +19,7 @@ import numpy as np
 from agents.backends.base import Generation, GenerationBackend, GenerationSettings
 from agents.records import EpisodeRecord, TurnRecord, contains_run
 from vr_env.context import to_chat_messages
+from vr_env.video.errors import VideoError
 
 #: ``script(episode, turn, info) -> text | None``: a scripted turn (forced ids) or ``None`` (sample).
 Script = Callable[[int, int, dict[str, Any]], "str | None"]
@@ -42,6 +43,8 @@ class RolloutResult:
     seconds: float = 0.0
     generate_calls: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
+    #: Groups whose pair could not be read (``group``, ``pair_index``, ``reason`` naming the file).
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def groups(self) -> dict[int, list[EpisodeRecord]]:
         """Episodes by group (one group = the G episodes on one pair)."""
@@ -121,22 +124,29 @@ class RolloutEngine:
     def run(self, pair_indices: Sequence[int], *, swap: bool = False, batched: bool = True) -> RolloutResult:
         """Play ``group_size`` episodes on each pair; ``batched=False`` plays them one at a time."""
         start = time.perf_counter()
-        slots = []
+        slots: list[_Slot] = []
+        skipped: list[dict[str, Any]] = []
         for group, pair_index in enumerate(pair_indices):
-            for member in range(self.group_size):
-                episode = group * self.group_size + member
-                env = self._env(episode)
-                seed = self.seed + episode
-                _, info = env.reset(seed=seed, options={"pair_index": int(pair_index), "swap": swap})
-                record = EpisodeRecord(
-                    episode=episode,
-                    group=group,
-                    pair_index=int(pair_index),
-                    pair_id=str(info["pair_id"]),
-                    swapped=bool(info.get("swapped", swap)),
-                    seed=seed,
-                )
-                slots.append(_Slot(env, record, info))
+            members: list[_Slot] = []
+            try:
+                for member in range(self.group_size):
+                    episode = group * self.group_size + member
+                    env = self._env(episode)
+                    seed = self.seed + episode
+                    _, info = env.reset(seed=seed, options={"pair_index": int(pair_index), "swap": swap})
+                    record = EpisodeRecord(
+                        episode=episode,
+                        group=group,
+                        pair_index=int(pair_index),
+                        pair_id=str(info["pair_id"]),
+                        swapped=bool(info.get("swapped", swap)),
+                        seed=seed,
+                    )
+                    members.append(_Slot(env, record, info))
+            except VideoError as error:  # an unreadable pair drops its group, not the whole rollout
+                skipped.append({"group": group, "pair_index": int(pair_index), "reason": str(error)})
+                continue
+            slots.extend(members)
         calls = 0
         if batched:
             calls += self._play(slots)
@@ -151,6 +161,7 @@ class RolloutEngine:
             seconds=time.perf_counter() - start,
             generate_calls=calls,
             stats=rollout_stats(episodes),
+            skipped=skipped,
         )
 
     def _play(self, slots: list[_Slot]) -> int:

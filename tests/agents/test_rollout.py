@@ -183,3 +183,28 @@ def test_qwen3_vl_records_replay(tiny_qwen3_backend: TransformersBackend, turns:
     replayed = forward_logprobs(tiny_qwen3_backend.model, inputs, [len(t.completion_ids) for t in records])
     for turn, values in zip(records, replayed, strict=True):
         np.testing.assert_allclose(values, turn.logprobs, atol=1e-5)
+
+
+def test_unreadable_pair_skips_its_group_not_the_rollout(
+    tiny_backend: TransformersBackend, turns: SimpleNamespace, script: Script
+) -> None:
+    from dataclasses import replace
+
+    from vr_env.data.base import PairDataset, load_dataset
+    from vr_env.data.records import VideoRef
+
+    records = list(load_dataset("synthetic", n=4))
+    records[1] = replace(records[1], video_1=VideoRef("/nowhere/missing.mp4"))
+    dataset = PairDataset(records, name="with-missing")
+    engine = RolloutEngine(
+        tiny_backend,
+        env_kwargs={**turns.env_kwargs, "dataset": dataset},
+        group_size=2,
+        settings=SETTINGS,
+        seed=0,
+        script=script,
+    )
+    result = engine.run([0, 1, 2])
+    engine.close()
+    assert [s["pair_index"] for s in result.skipped] == [1] and "/nowhere/missing.mp4" in result.skipped[0]["reason"]
+    assert sorted({e.pair_index for e in result.episodes}) == [0, 2] and len(result.episodes) == 4
