@@ -30,6 +30,7 @@ test: $(DEV_VENV)/.installed
 
 lint: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/ruff check .
+	$(DEV_VENV)/bin/ruff format --check .
 
 type: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/mypy vr_env agents

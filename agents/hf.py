@@ -8,7 +8,7 @@ OpenAI-compatible server for large models). ``make_hf_agent`` is the factory ``v
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ class HFVLMAgent:
             self.settings = self.settings.with_seed(seed)
             self._calls = 0
 
-    def act(self, observation: Any, info: dict[str, Any]) -> str:
+    def act(self, observation: Any, info: Mapping[str, Any]) -> str:
         """One model turn for the episode whose current context is ``info["context"]``."""
         turn = int(info.get("turn", self._turn))
         generation = self.backend.generate([to_chat_messages(info["context"])], self._settings(turn))[0]
@@ -66,7 +66,7 @@ class HFVLMAgent:
         self._turn = turn + 1
         return generation.text
 
-    def act_batch(self, observations: Sequence[Any], infos: Sequence[dict[str, Any]]) -> list[str]:
+    def act_batch(self, observations: Sequence[Any], infos: Sequence[Mapping[str, Any]]) -> list[str]:
         """One turn for each of several episodes, generated as one batch."""
         if not infos:
             return []

@@ -61,7 +61,7 @@ def _hf(**kw: Any) -> Agent:
         raise ValueError("agent 'hf' needs a model: pass model_path=... (vr-env eval --model PATH)")
     from agents.hf import make_hf_agent
 
-    return make_hf_agent(model_path=model_path, **kw)
+    return as_agent(make_hf_agent(model_path=model_path, **kw))
 
 
 BUILTIN_AGENTS: dict[str, Callable[..., Agent]] = {

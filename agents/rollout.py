@@ -68,7 +68,7 @@ def default_env_factory(**env_kwargs: Any) -> Callable[[], Any]:
         if "dataset" in shared and not isinstance(kwargs.get("dataset"), str):
             kwargs["dataset"] = shared["dataset"]
         env = gym.make("vr_env:VRJudge-v0", **kwargs)
-        shared.setdefault("dataset", env.unwrapped.dataset)
+        shared.setdefault("dataset", env.unwrapped.dataset)  # type: ignore[attr-defined]
         return env
 
     return make

@@ -42,7 +42,9 @@ def main() -> None:
 
     env = VRJudgeEnv()
     rng = np.random.default_rng(0)
-    samples: dict[str, list[float]] = {k: [] for k in ("reset_cold", "reset_warm", "step_tool", "step_invalid", "step_final")}
+    samples: dict[str, list[float]] = {
+        k: [] for k in ("reset_cold", "reset_warm", "step_tool", "step_invalid", "step_final")
+    }
     for episode in range(args.episodes):
         shared_frame_cache().clear()
         samples["reset_cold"].append(timed(lambda e=episode: env.reset(seed=e, options={"pair_index": e})))

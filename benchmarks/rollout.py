@@ -6,6 +6,8 @@ Two workloads:
 - ``scripted``: every turn is forced (a ``LogitsProcessor`` fixes the chosen ids; forward passes,
   log-probs, decoding and parsing stay real). Episode ``e`` makes ``e % 4`` tool calls of 4 frames,
   then answers, so episodes last 1-4 turns and stop at different times; turns are about 150 tokens.
+- ``scripted-long``: the same with a longer reasoning segment, about 300 tokens per turn (the paper's
+  segments are up to about 400 tokens).
 - ``sampled``: real sampling (paper settings) capped at ``max_new_tokens = 256`` (the paper's turns are
   up to about 400 tokens); a random model never
   follows the protocol, so every episode runs the full 4 turns of invalid text.
@@ -48,19 +50,39 @@ THINK = (
 )
 
 
-def scripted(episode: int, turn: int, info: dict[str, Any]) -> str:
+def scripted(episode: int, turn: int, info: dict[str, Any], think: str = THINK) -> str:
     """``episode % 4`` tool calls, then a final answer; about 150 tokens per turn."""
     if turn < episode % 4:
         frames = [3 + turn, 20 + turn, 52 + turn, 70 + turn]
         return (
             SNAPSHOT
-            + THINK
+            + think
             + "<Recommend Answer>TA=1, VQ=1, MQ=0, OA=1, CF=2</Recommend Answer>"
             + '<tool_call>{"name": "select_frames", "arguments": {"target_frames": '
             + json.dumps(frames)
             + "}}</tool_call>"
         )
-    return SNAPSHOT + THINK + "<Answer>TA=1, VQ=1, MQ=0, OA=1</Answer>"
+    return SNAPSHOT + think + "<Answer>TA=1, VQ=1, MQ=0, OA=1</Answer>"
+
+
+LONG_THINK = (
+    THINK.replace("</Think>", " ")
+    + " ".join(
+        [
+            "Comparing frame by frame: the car in video 1 keeps its shape and colour while it moves, and its",
+            "position changes smoothly between neighbouring frames. Video 2 matches the prompt as well, but the",
+            "background flickers and one frame looks frozen, which hurts motion quality. Visual quality is close:",
+            "both are sharp, with a little noise in video 2 near the end. I check the end of both videos next.",
+        ]
+    )
+    + "</Think>"
+)
+
+
+def scripted_long(episode: int, turn: int, info: dict[str, Any]) -> str:
+    """Like :func:`scripted` with a longer reasoning segment: about 300 tokens per turn (the paper's
+    segments are up to about 400)."""
+    return scripted(episode, turn, info, think=LONG_THINK)
 
 
 def main() -> None:
@@ -85,6 +107,7 @@ def main() -> None:
         backend = TransformersBackend.from_pretrained(build_tiny_model("qwen2_5_vl", folder, seed=0), device="cpu")
     workloads = {
         "scripted": {"script": scripted, "settings": GenerationSettings(max_new_tokens=2048)},
+        "scripted-long": {"script": scripted_long, "settings": GenerationSettings(max_new_tokens=2048)},
         "sampled": {"script": None, "settings": GenerationSettings(max_new_tokens=MAX_SAMPLED_TOKENS)},
     }
     engines = {
@@ -181,7 +204,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"{results['episodes']} episodes, {results['model']}, {m['cpu_count']} CPU cores ({m['torch_threads']} torch "
         f"threads), torch {m['torch']}, transformers {m['transformers']}. Medians of {results['repeats']} interleaved "
         "runs in one process after a warm-up. `scripted`: forced turns (real forward passes), episode e makes "
-        "e % 4 tool calls then answers (about 150 tokens per turn); `sampled`: real sampling capped at "
+        "e % 4 tool calls then answers (about 150 tokens per turn); `scripted-long`: the same with about 300 "
+        "tokens per turn (the paper's segments are up to about 400); `sampled`: real sampling capped at "
         f"{MAX_SAMPLED_TOKENS} new tokens (4 invalid turns each). Prompts are about 1,000-2,000 tokens (8-12 "
         "images of 16 tokens, the rest text). On CPU the prefill costs the same batched or not; the gain "
         "comes from decoding all rows in one step.",

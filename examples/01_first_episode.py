@@ -1,6 +1,6 @@
 """Your first episode: look at what the judge sees, fetch frames with the tool, answer.
 
-    python examples/01_first_episode.py [--out runs/first_episode.png]
+python examples/01_first_episode.py [--out runs/first_episode.png]
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def main() -> None:
     print("visible frames:", obs["frame_ids"][obs["frame_mask"] == 1].tolist())
 
     # Fetch the first frames of both videos at matched times: video 2's frame k is k + 48.
-    obs, reward, terminated, truncated, info = env.step(turn("TA=1, VQ=1, MQ=1, OA=1, CF=3", [1, 2, 3, 4, 49, 50, 51, 52]))
+    obs, reward, terminated, truncated, info = env.step(
+        turn("TA=1, VQ=1, MQ=1, OA=1, CF=3", [1, 2, 3, 4, 49, 50, 51, 52])
+    )
     print("\n" + obs["text"], "| reward", reward)
     obs, reward, terminated, truncated, info = env.step(turn("TA=0, VQ=0, MQ=0, OA=0"))
     print("\nterminated:", terminated, "| labels:", info["labels"], "| answer:", info["final_answer"])

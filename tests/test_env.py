@@ -80,7 +80,9 @@ def test_visible_images_never_exceed_bound_and_evicted_keep_text(pairs) -> None:
         env.reset(seed=p)
         bound = env.config.max_visible_frames
         for round_ in range(5):
-            obs, _, term, trunc, info = env.step(tool_turn("TA=1,VQ=1,MQ=1,OA=1,CF=1", list(range(1 + 8 * round_, 9 + 8 * round_))))
+            obs, _, term, trunc, info = env.step(
+                tool_turn("TA=1,VQ=1,MQ=1,OA=1,CF=1", list(range(1 + 8 * round_, 9 + 8 * round_)))
+            )
             ctx = info["context"]
             assert len(ctx.visible_frame_ids()) <= bound and obs["frame_mask"].sum() <= bound
             evicted = [t for t in ctx.turns if t.evicted]

@@ -19,7 +19,9 @@ def test_episode_sheet_shows_every_turn(pairs, tmp_path) -> None:
     env.reset(seed=0)
     call = '<tool_call>{"name": "select_frames", "arguments": {"target_frames": [1, 50]}}</tool_call>'
     for _ in range(2):
-        env.step("<Snapshot>a</Snapshot><Think>b</Think><Recommend Answer>TA=1,VQ=1,MQ=1,OA=1,CF=1</Recommend Answer>" + call)
+        env.step(
+            "<Snapshot>a</Snapshot><Think>b</Think><Recommend Answer>TA=1,VQ=1,MQ=1,OA=1,CF=1</Recommend Answer>" + call
+        )
     sheet = episode_sheet(env.context)
     grid = frame_grid(env.context.visible_frames())
     assert sheet.shape[0] > grid.shape[0] and sheet.dtype == np.uint8

@@ -77,8 +77,7 @@ class Context:
     def evict(self, keep: Any) -> None:
         """Mark turns evicted whose ``tool_round`` fails ``keep(tool_round)``."""
         self.turns = [
-            replace(t, evicted=True) if t.frames and not t.evicted and not keep(t.tool_round) else t
-            for t in self.turns
+            replace(t, evicted=True) if t.frames and not t.evicted and not keep(t.tool_round) else t for t in self.turns
         ]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -73,7 +73,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
     mirrored). Without ``pair_index`` the pair is drawn from ``self.np_random``.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 1}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 1}  # noqa: RUF012 (Gymnasium declares it so)
 
     def __init__(
         self,
@@ -105,7 +105,9 @@ class VRJudgeEnv(gym.Env[dict, str]):
         else:
             self.dataset = load_dataset(self.config.dataset, self.config.data_root, **self.config.dataset_kwargs)
         if len(self.dataset) == 0:
-            raise ValueError(f"dataset {self.config.dataset!r} has no usable pairs; problems: {self.dataset.problems[:5]}")
+            raise ValueError(
+                f"dataset {self.config.dataset!r} has no usable pairs; problems: {self.dataset.problems[:5]}"
+            )
         if frame_source is None:
             from vr_env.video.source import FrameSource
 

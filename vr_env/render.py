@@ -23,7 +23,7 @@ def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     scale = min(w / src.width, h / src.height)
     new_w, new_h = max(1, round(src.width * scale)), max(1, round(src.height * scale))
     canvas = Image.new("RGB", (w, h))
-    canvas.paste(src.resize((new_w, new_h), Image.BILINEAR), ((w - new_w) // 2, (h - new_h) // 2))
+    canvas.paste(src.resize((new_w, new_h), Image.Resampling.BILINEAR), ((w - new_w) // 2, (h - new_h) // 2))
     return np.asarray(canvas)
 
 

@@ -32,10 +32,38 @@ from gymnasium.vector.utils import (
 )
 
 _FRAGMENTS = (
-    "<Snapshot>", "</Snapshot>", "<Think>", "</Think>", "<think>", "<Answer>", "</Answer>", "<answer>",
-    "<Recommend Answer>", "</Recommend Answer>", "<final answer>", "</final answer>", "<tool_call>",
-    "</tool_call>", "TA=", "VQ=", "MQ=", "OA=", "CF=", " = ", ", ", "\n", '{"name": "select_frames", ',
-    '"arguments": {"target_frames": [', "]}}", '{"name": "crop"}', "{", "}", "[", "]", "null", "1e9",
+    "<Snapshot>",
+    "</Snapshot>",
+    "<Think>",
+    "</Think>",
+    "<think>",
+    "<Answer>",
+    "</Answer>",
+    "<answer>",
+    "<Recommend Answer>",
+    "</Recommend Answer>",
+    "<final answer>",
+    "</final answer>",
+    "<tool_call>",
+    "</tool_call>",
+    "TA=",
+    "VQ=",
+    "MQ=",
+    "OA=",
+    "CF=",
+    " = ",
+    ", ",
+    "\n",
+    '{"name": "select_frames", ',
+    '"arguments": {"target_frames": [',
+    "]}}",
+    '{"name": "crop"}',
+    "{",
+    "}",
+    "[",
+    "]",
+    "null",
+    "1e9",
 )
 
 
@@ -102,7 +130,7 @@ def _shared_text(space: TextSpace, n: int = 1, ctx: ModuleType = mp) -> Synchron
 @write_to_shared_memory.register(TextSpace)
 def _write_text(space: TextSpace, index: int, value: str, shared_memory: SynchronizedArray[c_int32]) -> None:
     size = space.max_length
-    buffer = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)
+    buffer = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)  # type: ignore[call-overload]
     codes = np.full(size, -1, dtype=np.int32)
     encoded = np.frombuffer(value.encode("utf-32-le"), dtype=np.int32)[:size]
     codes[: encoded.size] = encoded
@@ -138,7 +166,8 @@ class SharedTexts(SequenceABC):
 
 @read_from_shared_memory.register(TextSpace)
 def _read_text(space: TextSpace, shared_memory: SynchronizedArray[c_int32], n: int = 1) -> SharedTexts:
-    return SharedTexts(np.frombuffer(shared_memory.get_obj(), dtype=np.int32).reshape((n, space.max_length)))
+    data = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)  # type: ignore[call-overload]
+    return SharedTexts(data.reshape((n, space.max_length)))
 
 
 def observation_space(max_frames: int, size: tuple[int, int], total_frames: int, max_text: int) -> spaces.Dict:

@@ -32,7 +32,7 @@ STOP_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
 
 def conversation_images(conversation: Conversation) -> list[Any]:
     """The image payloads of a conversation, in the order the chat template places them."""
-    images = []
+    images: list[Any] = []
     for message in conversation:
         content = message.get("content")
         if isinstance(content, list):
@@ -171,7 +171,7 @@ class TransformersBackend:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         torch_dtype: Any = dtype if dtype in (None, "auto") else getattr(torch, dtype)
         model = AutoModelForImageTextToText.from_pretrained(str(path), dtype=torch_dtype or "auto")
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]
         model.eval()
         processor = AutoProcessor.from_pretrained(str(path))
         return cls(model, processor, **kwargs)

@@ -9,9 +9,37 @@ from hypothesis import strategies as st
 from vr_env.protocol.parsing import TOOL_NAME, parse_answer, parse_tool_call, parse_turn
 
 FRAGMENTS = st.sampled_from(
-    ["<Snapshot>", "</Snapshot>", "<think>", "</Think>", "<Answer>", "</answer>", "<Recommend Answer>",
-     "</Recommend Answer>", "<tool_call>", "</tool_call>", "TA=", "OA:", "CF=", "1", "2", "0", "9", ",", "{", "}",
-     '"name"', '"select_frames"', '"arguments"', '"target_frames"', "[", "]", ":", " ", "\n"]
+    [
+        "<Snapshot>",
+        "</Snapshot>",
+        "<think>",
+        "</Think>",
+        "<Answer>",
+        "</answer>",
+        "<Recommend Answer>",
+        "</Recommend Answer>",
+        "<tool_call>",
+        "</tool_call>",
+        "TA=",
+        "OA:",
+        "CF=",
+        "1",
+        "2",
+        "0",
+        "9",
+        ",",
+        "{",
+        "}",
+        '"name"',
+        '"select_frames"',
+        '"arguments"',
+        '"target_frames"',
+        "[",
+        "]",
+        ":",
+        " ",
+        "\n",
+    ]
 )
 
 
@@ -99,7 +127,11 @@ def test_arguments_as_json_string_are_accepted() -> None:
 
 @pytest.mark.parametrize(
     ("body", "problem"),
-    [("TA=1, VQ=1, MQ=1", "missing OA"), ("TA=1, VQ=1, MQ=1, OA=3", "OA=3"), ("TA=1,TA=2,VQ=1,MQ=1,OA=1", "more than once")],
+    [
+        ("TA=1, VQ=1, MQ=1", "missing OA"),
+        ("TA=1, VQ=1, MQ=1, OA=3", "OA=3"),
+        ("TA=1,TA=2,VQ=1,MQ=1,OA=1", "more than once"),
+    ],
 )
 def test_answer_problems(body: str, problem: str) -> None:
     answer = parse_answer(body, "final")

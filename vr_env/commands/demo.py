@@ -16,7 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pairs", type=int, default=100, help="synthetic pairs per agent (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic benchmark and the agents")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
-    parser.add_argument("--agents", nargs="+", default=list(AGENTS), help=f"agents to run (default: {' '.join(AGENTS)})")
+    parser.add_argument(
+        "--agents", nargs="+", default=list(AGENTS), help=f"agents to run (default: {' '.join(AGENTS)})"
+    )
 
 
 def run_episode_picture(agent_name: str, seed: int, pairs: int, path: Path) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vr_env.data.records import DIMENSION_KEYS, LABEL_KEYS
 
 HELP = "Export the synthetic benchmark as mp4 clips, a VideoGen-Reward CSV and labels.jsonl."
@@ -108,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             relative = f"videos/{record.pair_id}_{side}.mp4"
             clip = ref.clip
             assert clip is not None
-            write_mp4(out / relative, clip.render(range(clip.num_frames)), clip.fps)
+            write_mp4(out / relative, clip.render(np.arange(clip.num_frames)), clip.fps)
             paths[side] = relative
         rows.append(
             {

@@ -43,7 +43,9 @@ class Dimension:
 
 #: Dimension names used by the paper's main training data (VideoGen-Reward).
 VIDEOGEN_DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension("TA", "Text Alignment", "How well the video matches the text prompt: objects, attributes, actions, counts."),
+    Dimension(
+        "TA", "Text Alignment", "How well the video matches the text prompt: objects, attributes, actions, counts."
+    ),
     Dimension("VQ", "Visual Quality", "Per-frame image quality: sharpness, noise, artifacts, aesthetics."),
     Dimension("MQ", "Motion Quality", "Temporal quality: smooth and plausible motion, no jitter, freezes or jumps."),
 )

@@ -241,7 +241,7 @@ class ProceduralClip:
         colour_defect = self._active("wrong_colour", src)
         shape = shape_defect.value if shape_defect is not None else scene.shape
         colour = colour_defect.value if colour_defect is not None else scene.colour
-        alpha = _coverage(shape, self._xs - cx, self._ys - cy, OBJECT_RADIUS * side)[..., None]
+        alpha = _coverage(str(shape), self._xs - cx, self._ys - cy, OBJECT_RADIUS * side)[..., None]
         bg = np.asarray(BACKGROUNDS[scene.background], dtype=np.float32)
         fg = np.asarray(COLOURS[str(colour)], dtype=np.float32)
         image = bg + alpha * (fg - bg)

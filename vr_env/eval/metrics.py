@@ -91,7 +91,11 @@ def reference_rows(rows: Sequence[Row]) -> dict[str, dict[str, Any]]:
     """Reference judges on the same labels: always 1, always 2, always tie, random (expected)."""
     out: dict[str, dict[str, Any]] = {}
     for name, value in CONSTANT_REFERENCES.items():
-        out[name] = accuracy_block(rows, lambda _row, _key, v=value: v)
+
+        def constant(_row: Row, _key: str, v: int = value) -> int:
+            return v
+
+        out[name] = accuracy_block(rows, constant)
     for name, choices in (("random-3way", (0, 1, 2)), ("random-2way", (1, 2))):
         out[name] = {
             "tau": _expected_random(rows, "OA", False, choices),
@@ -131,10 +135,10 @@ def pair_length(row: Row) -> tuple[float | None, str | None]:
     videos = [row.get("video_1") or {}, row.get("video_2") or {}]
     durations = [v.get("duration") for v in videos]
     if all(d is not None for d in durations):
-        return float(np.mean(durations)), "s"
+        return float(np.mean([float(d) for d in durations if d is not None])), "s"
     frames = [v.get("num_frames") for v in videos]
     if all(f is not None for f in frames):
-        return float(np.mean(frames)), "frames"
+        return float(np.mean([float(f) for f in frames if f is not None])), "frames"
     return None, None
 
 
@@ -149,7 +153,7 @@ def length_buckets(rows: Sequence[Row]) -> dict[str, Any]:
     if not units:
         return {"unit": None, "unmeasured": len(rows), "buckets": []}
     unit = "s" if units["s"] >= units["frames"] else "frames"
-    kept = [(row, value) for row, value, u in measured if u == unit]
+    kept = [(row, value) for row, value, u in measured if u == unit and value is not None]
     values = np.array([value for _, value in kept], dtype=np.float64)
     buckets: list[dict[str, Any]] = []
 

@@ -26,9 +26,7 @@ TOOL_ARGUMENT = "target_frames"
 _FLAGS = re.IGNORECASE | re.DOTALL
 _SNAPSHOT = re.compile(r"<\s*snapshot\s*>(.*?)<\s*/\s*snapshot\s*>", _FLAGS)
 _THINK = re.compile(r"<\s*think\s*>(.*?)<\s*/\s*think\s*>", _FLAGS)
-_RECOMMEND = re.compile(
-    r"<\s*recommend(?:ed)?[\s_-]*answer\s*>(.*?)<\s*/\s*recommend(?:ed)?[\s_-]*answer\s*>", _FLAGS
-)
+_RECOMMEND = re.compile(r"<\s*recommend(?:ed)?[\s_-]*answer\s*>(.*?)<\s*/\s*recommend(?:ed)?[\s_-]*answer\s*>", _FLAGS)
 _FINAL = re.compile(r"<\s*(?:final[\s_-]*)?answer\s*>(.*?)<\s*/\s*(?:final[\s_-]*)?answer\s*>", _FLAGS)
 _TOOL_CALL = re.compile(r"<\s*tool_call\s*>(.*?)<\s*/\s*tool_call\s*>", _FLAGS)
 _TOOL_OPEN = re.compile(r"<\s*tool_call\s*>", _FLAGS)
