@@ -32,3 +32,8 @@ def test_your_own_agent() -> None:
 def test_every_example_has_usage_docs(name: str) -> None:
     text = (EXAMPLES / name).read_text()
     assert text.startswith('"""') and "python examples/" in text
+
+
+def test_tiny_vlm_rollouts() -> None:
+    out = run_example("04_tiny_vlm_rollouts.py", "--pairs", "1", "--group", "2", "--max-new-tokens", "8")
+    assert "2 episodes" in out and "advantage" in out
