@@ -8,12 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vr_env.commands.argtypes import positive_int
+
 HELP = "Run the built-in agents on the synthetic benchmark; print results and save an episode picture."
 AGENTS = ("random", "answer-now", "scanner")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pairs", type=int, default=100, help="synthetic pairs per agent (default 100)")
+    parser.add_argument("--pairs", type=positive_int, default=100, help="synthetic pairs per agent (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic benchmark and the agents")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     parser.add_argument(
@@ -58,8 +60,6 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     from vr_env.eval import evaluate
 
-    if args.pairs < 1:
-        raise SystemExit("vr-env demo: --pairs must be >= 1")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     env_kwargs = {"dataset_kwargs": {"n": args.pairs, "seed": args.seed}}

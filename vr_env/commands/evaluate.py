@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vr_env.commands.argtypes import positive_int
+
 HELP = "Evaluate an agent on a dataset: results.jsonl, metrics.json, report.md and plots in --out."
 
 
@@ -26,16 +28,6 @@ def key_value(text: str) -> tuple[str, Any]:
     except ValueError:
         value = raw
     return key.strip(), value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     parser.add_argument("--shuffle", action="store_true", help="take the pairs in a seeded random order")
     parser.add_argument("--swap-check", action="store_true", help="also judge every pair with the videos swapped")
-    parser.add_argument("--num-envs", type=_positive_int, default=1, help="environments stepped side by side (1)")
+    parser.add_argument("--num-envs", type=positive_int, default=1, help="environments stepped side by side (1)")
     parser.add_argument("--seed", type=int, default=0, help="run seed: agents, episodes, --shuffle (0)")
     parser.add_argument("--out", required=True, type=Path, help="output folder; a rerun resumes into it")
     parser.add_argument("--overwrite", action="store_true", help="discard earlier results in --out")

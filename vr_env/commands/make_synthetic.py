@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from vr_env.commands.argtypes import non_negative_int, positive_int
 from vr_env.data.records import DIMENSION_KEYS, LABEL_KEYS
 
 HELP = "Export the synthetic benchmark as mp4 clips, a VideoGen-Reward CSV and labels.jsonl."
@@ -24,26 +25,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "path_A", "path_B", "prompt", "VQ", "MQ", "TA", "fps_A", "num_frames_A", "fps_B", "num_frames_B",
 )  # fmt: skip
 LETTERS: dict[int, str] = {1: "A", 2: "B", 0: "same"}
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _fraction(low_open: bool) -> Any:
@@ -62,17 +43,17 @@ def _fraction(low_open: bool) -> Any:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
-    parser.add_argument("--n", required=True, type=_positive_int, help="number of pairs")
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="benchmark seed (default 0)")
+    parser.add_argument("--n", required=True, type=positive_int, help="number of pairs")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="benchmark seed (default 0)")
     parser.add_argument(
         "--defect-extent", type=_fraction(True), default=0.1, help="defect window as a fraction of the clip (0.1)"
     )
     parser.add_argument(
         "--defect-prob", type=_fraction(False), default=0.5, help="chance of defects per video and dimension (0.5)"
     )
-    parser.add_argument("--num-frames", type=_positive_int, default=96, help="raw frames per clip (96)")
+    parser.add_argument("--num-frames", type=positive_int, default=96, help="raw frames per clip (96)")
     parser.add_argument("--fps", type=float, default=24.0, help="frames per second (24)")
-    parser.add_argument("--size", type=_positive_int, default=112, help="frame height and width in pixels (112)")
+    parser.add_argument("--size", type=positive_int, default=112, help="frame height and width in pixels (112)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing export in --out")
 
 
