@@ -18,7 +18,9 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from vr_env.data.base import PairDataset, register_dataset
-from vr_env.data.generic import (
+from vr_env.data.paths import VideoResolver, find_label_file, require_data_root, resolve_subdir
+from vr_env.data.records import VIDEOGEN_DIMENSIONS, PairRecord, VideoRef
+from vr_env.data.rows import (
     SourceRow,
     first_key,
     label_field,
@@ -30,8 +32,6 @@ from vr_env.data.generic import (
     source_meta,
     text_field,
 )
-from vr_env.data.paths import VideoResolver, find_label_file, require_data_root, resolve_subdir
-from vr_env.data.records import VIDEOGEN_DIMENSIONS, PairRecord, VideoRef
 
 VOTES = {"leftvote": 1, "rightvote": 2, "tievote": 0, "bothbad_vote": 0}
 PATTERNS = ("data.json", "*.jsonl", "video_generation/*.parquet", "*.parquet")

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from vr_env.data.base import PairDataset, register_dataset
-from vr_env.data.generic import (
+from vr_env.data.paths import VideoResolver, find_label_file, require_data_root, resolve_subdir
+from vr_env.data.records import Dimension, PairRecord, VideoRef
+from vr_env.data.rows import (
     SourceRow,
     Table,
     label_field,
@@ -25,8 +27,6 @@ from vr_env.data.generic import (
     source_meta,
     text_field,
 )
-from vr_env.data.paths import VideoResolver, find_label_file, require_data_root, resolve_subdir
-from vr_env.data.records import Dimension, PairRecord, VideoRef
 from vr_env.data.validate import BAD_VALUE, MISSING_FIELD, RowError
 
 DATASET = "mjbench-video"

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vr_env.data.base import DatasetError, PairDataset, register_dataset
-from vr_env.data.generic import (
+from vr_env.data.paths import VideoResolver, find_label_file, require_data_root
+from vr_env.data.records import VIDEOGEN_DIMENSIONS, PairRecord, VideoRef
+from vr_env.data.rows import (
     SourceRow,
     Table,
     label_field,
@@ -25,8 +27,6 @@ from vr_env.data.generic import (
     source_meta,
     text_field,
 )
-from vr_env.data.paths import VideoResolver, find_label_file, require_data_root
-from vr_env.data.records import VIDEOGEN_DIMENSIONS, PairRecord, VideoRef
 
 #: ``A`` / ``B`` / ``same`` (also ``1`` / ``2`` / ``0`` and ``tie``), case-insensitive.
 VIDEOGEN_LABELS = {"a": 1, "b": 2, "same": 0, "tie": 0, "1": 1, "2": 2, "0": 0}
