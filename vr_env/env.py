@@ -34,7 +34,7 @@ from vr_env.data.base import PairDataset, load_dataset
 from vr_env.data.records import LABEL_KEYS, PairRecord
 from vr_env.memory import MemoryWindow
 from vr_env.protocol import prompts
-from vr_env.protocol.parsing import Answer, parse_turn
+from vr_env.protocol.parsing import Answer, ParsedTurn, parse_turn
 from vr_env.render import frame_grid, letterbox
 from vr_env.rewards import EpisodeOutcome, Rubric
 from vr_env.spaces import TextSpace, observation_space
@@ -181,48 +181,21 @@ class VRJudgeEnv(gym.Env[dict, str]):
         cfg = self.config
         ep.turns += 1
         too_long = len(action) > cfg.max_action_length
-        kept = action if not too_long else action[: cfg.max_action_length]
+        kept = action[: cfg.max_action_length]
         ep.context.turns.append(ContextTurn("assistant", kept))
         parsed = parse_turn(kept)
         ep.answers.append(parsed.answer)
         ep.turn_format_ok.append(parsed.format_ok and not too_long)
 
-        reward, terminated = 0.0, False
-        invalid: str | None = None
-        env_error: str | None = None
-        if too_long:
-            invalid = f"the turn has {len(action)} characters; the limit is {cfg.max_action_length}"
-        elif parsed.answer is not None and parsed.answer.kind == "final":
-            if all(k in parsed.answer.values for k in LABEL_KEYS):
-                terminated = True
-            else:
-                invalid = "the final answer is incomplete (" + "; ".join(parsed.answer.problems) + ")"
-        elif parsed.tool_call is not None:
-            if ep.tool_rounds >= cfg.max_tool_calls:
-                invalid = "no tool calls left; give your final answer"
-            else:
-                selection = select_frames(parsed.tool_call, cfg)
-                invalid = selection.error
-                if invalid is None:
-                    try:
-                        self._run_tool(ep, selection.frames)
-                    except VideoError as error:  # the data's fault, not the policy's: no penalty
-                        env_error = f"the selected frames could not be read ({error})"
-        else:
-            invalid = "; ".join(parsed.format_problems) or "no answer and no tool call"
-
+        terminated, invalid, env_error = self._act(ep, parsed, len(action))
+        reward = 0.0
         if invalid is not None:
             ep.invalid_turns += 1
             reward -= cfg.reward.invalid_turn_penalty
-            turns_left = cfg.max_turns - ep.turns
-            ep.context.turns.append(
-                ContextTurn("user", prompts.error_text(invalid, cfg.max_tool_calls - ep.tool_rounds, turns_left))
-            )
-        if env_error is not None:
-            turns_left = cfg.max_turns - ep.turns
-            ep.context.turns.append(
-                ContextTurn("user", prompts.error_text(env_error, cfg.max_tool_calls - ep.tool_rounds, turns_left))
-            )
+        for reason in (invalid, env_error):
+            if reason is not None:
+                calls_left, turns_left = cfg.max_tool_calls - ep.tool_rounds, cfg.max_turns - ep.turns
+                ep.context.turns.append(ContextTurn("user", prompts.error_text(reason, calls_left, turns_left)))
         truncated = not terminated and ep.turns >= cfg.max_turns
         info_extra: dict[str, Any] = {
             "invalid_reason": invalid,
@@ -230,32 +203,60 @@ class VRJudgeEnv(gym.Env[dict, str]):
             "format_problems": list(parsed.format_problems),
         }
         if terminated or truncated:
-            ep.done = True
-            outcome = EpisodeOutcome(
-                labels=dict(ep.record.labels),
-                answers=tuple(ep.answers),
-                turn_format_ok=tuple(ep.turn_format_ok),
-                finished=terminated,
-                used_tool=ep.tool_rounds > 0,
-                invalid_turns=ep.invalid_turns,
-            )
-            breakdown = self.rubric.score(outcome)
-            reward += breakdown.total
-            scored = outcome.scored_answer
-            info_extra.update(
-                labels=dict(ep.record.labels),
-                final_answer=dict(scored.values) if scored is not None else None,
-                used_tool=outcome.used_tool,
-                reward_components={
-                    **breakdown.as_dict(),
-                    "invalid_turns": float(ep.invalid_turns),
-                    "return": breakdown.total - ep.invalid_turns * cfg.reward.invalid_turn_penalty,
-                },
-            )
+            total, summary = self._finish(ep, terminated)
+            reward += total
+            info_extra.update(summary)
             text = prompts.FINAL_TEXT if terminated else prompts.TRUNCATED_TEXT
         else:
             text = ep.context.turns[-1].text
         return self._observation(text), float(reward), terminated, truncated, self._info(**info_extra)
+
+    def _act(self, ep: Episode, parsed: ParsedTurn, length: int) -> tuple[bool, str | None, str | None]:
+        """Carry out a parsed turn of ``length`` characters: ``(terminated, invalid_reason, env_error)``."""
+        cfg = self.config
+        if length > cfg.max_action_length:
+            return False, f"the turn has {length} characters; the limit is {cfg.max_action_length}", None
+        if parsed.answer is not None and parsed.answer.kind == "final":
+            if all(k in parsed.answer.values for k in LABEL_KEYS):
+                return True, None, None
+            return False, "the final answer is incomplete (" + "; ".join(parsed.answer.problems) + ")", None
+        if parsed.tool_call is None:
+            return False, "; ".join(parsed.format_problems) or "no answer and no tool call", None
+        if ep.tool_rounds >= cfg.max_tool_calls:
+            return False, "no tool calls left; give your final answer", None
+        selection = select_frames(parsed.tool_call, cfg)
+        if selection.error is not None:
+            return False, selection.error, None
+        try:
+            self._run_tool(ep, selection.frames)
+        except VideoError as error:  # the data's fault, not the policy's: no penalty
+            return False, None, f"the selected frames could not be read ({error})"
+        return False, None, None
+
+    def _finish(self, ep: Episode, terminated: bool) -> tuple[float, dict[str, Any]]:
+        """Score the ended episode: its rubric total and the end-of-episode ``info`` entries."""
+        ep.done = True
+        outcome = EpisodeOutcome(
+            labels=dict(ep.record.labels),
+            answers=tuple(ep.answers),
+            turn_format_ok=tuple(ep.turn_format_ok),
+            finished=terminated,
+            used_tool=ep.tool_rounds > 0,
+            invalid_turns=ep.invalid_turns,
+        )
+        breakdown = self.rubric.score(outcome)
+        scored = outcome.scored_answer
+        penalties = ep.invalid_turns * self.config.reward.invalid_turn_penalty
+        return breakdown.total, {
+            "labels": dict(ep.record.labels),
+            "final_answer": dict(scored.values) if scored is not None else None,
+            "used_tool": outcome.used_tool,
+            "reward_components": {
+                **breakdown.as_dict(),
+                "invalid_turns": float(ep.invalid_turns),
+                "return": breakdown.total - penalties,
+            },
+        }
 
     # ------------------------------------------------------------------ internals
     def _run_tool(self, ep: Episode, frame_ids: Sequence[int]) -> None:
