@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -63,7 +64,7 @@ def main() -> None:
         }
 
     result = {
-        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "episodes": args.episodes,
         "config": {"frames_per_video": env.config.frames_per_video, "observation_size": env.config.observation_size},
         "latency": {k: summary(v) for k, v in samples.items()},
