@@ -25,8 +25,9 @@ $(DEV_VENV)/.installed: setup.py
 run: $(RUN_VENV)/.installed
 	$(RUN_VENV)/bin/vr-env demo --out runs/demo
 
-test: $(DEV_VENV)/.installed
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(DEV_VENV)/bin/python -m pytest -q
+# The suite runs on both cores; lint and types are part of it (CI runs exactly this).
+test: lint type
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(DEV_VENV)/bin/python -m pytest -q -n 2
 
 lint: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/ruff check .

@@ -1,14 +1,20 @@
 """vr-env: VR-Thinker video-pair judging as a Gymnasium environment, with agents and trainers."""
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+# One owner for the version: vr_env/__init__.py.
+VERSION = re.search(r'^__version__ = "([^"]+)"', (HERE / "vr_env" / "__init__.py").read_text(), re.M).group(1)
 
 CORE = [
     "gymnasium==1.4.0",
     "numpy>=2.0,<3",
     "pillow>=10",
     "av==18.1.0",  # PyAV backend and mp4 export (av 19 needs Python 3.12)
+    "pyarrow>=15",  # GenAI-Bench's published parquet layout (vr_env/data/genai_bench.py)
     "decord2>=3.4,<4",  # maintained fork of decord, same `import decord`
     "matplotlib>=3.8",
     "tqdm>=4.66",
@@ -18,7 +24,9 @@ TRAIN = [
     "torch==2.14.1",
     "torchvision==0.29.1",
     "transformers==5.24.*",
-    "trl==1.16.0",  # the windowed GRPO trainer relies on TRL 1.16 internals
+    # The trainers (SFT, rejection sampling, GRPO; agents/train/) are built on these; nothing in the
+    # environment layer imports them. The windowed GRPO trainer relies on TRL 1.16 internals.
+    "trl==1.16.0",
     "accelerate==1.15.*",
     "peft==0.21.*",
     "datasets==5.2.*",
@@ -31,9 +39,9 @@ DEV = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "ruff>=0.8", "mypy
 
 setup(
     name="vr-env",
-    version="0.1.0",
+    version=VERSION,
     description="VR-Thinker video reward judging as a Gymnasium environment, with VLM agents and trainers.",
-    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
@@ -46,7 +54,17 @@ setup(
         "dev": DEV,
         "all": TRAIN + DEV,
     },
-    entry_points={"console_scripts": ["vr-env=vr_env.cli:main"]},
+    entry_points={
+        "console_scripts": ["vr-env=vr_env.cli:main"],
+        # The agent registry's group (vr_env/agent_registry.py); other packages add agents the same way.
+        "vr_env.agents": [
+            "random = agents.baselines:RandomAgent",
+            "answer-now = agents.baselines:AnswerNowAgent",
+            "scanner = agents.baselines:ScannerAgent",
+            "human = agents.human:HumanAgent",
+            "hf = agents.hf:hf_agent",
+        ],
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",

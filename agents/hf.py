@@ -14,9 +14,11 @@ from typing import Any
 
 from agents.backends import make_backend
 from agents.backends.base import Generation, GenerationBackend, GenerationSettings
+from agents.policy import BackendPolicy
 from vr_env.context import to_chat_messages
+from vr_env.driver import Decision, Job
 
-__all__ = ["GenerationSettings", "HFVLMAgent", "make_hf_agent"]
+__all__ = ["GenerationSettings", "HFVLMAgent", "hf_agent", "make_hf_agent"]
 
 
 class HFVLMAgent:
@@ -31,6 +33,7 @@ class HFVLMAgent:
         self.last_generation: Generation | None = None
         self._turn = 0
         self._calls = 0
+        self._batch = BackendPolicy(backend, self.settings, seed=self.settings.seed or 0)
 
     @classmethod
     def from_pretrained(
@@ -66,13 +69,20 @@ class HFVLMAgent:
         self._turn = turn + 1
         return generation.text
 
+    def begin(self, slot: int, job: Job) -> None:
+        """The episode driver starts ``job`` in ``slot`` (batched use)."""
+        self._batch.begin(slot, job)
+
+    def act_slots(
+        self, slots: Sequence[int], observations: Sequence[Any], infos: Sequence[Mapping[str, Any]]
+    ) -> list[Decision]:
+        """One turn for each active episode, generated as one batch per sampling setting; each
+        :class:`~vr_env.driver.Decision` carries its :class:`Generation` for turn records."""
+        return self._batch.act_slots(slots, observations, infos)
+
     def act_batch(self, observations: Sequence[Any], infos: Sequence[Mapping[str, Any]]) -> list[str]:
-        """One turn for each of several episodes, generated as one batch."""
-        if not infos:
-            return []
-        turn = min(int(info.get("turn", 0)) for info in infos)
-        conversations = [to_chat_messages(info["context"]) for info in infos]
-        return [g.text for g in self.backend.generate(conversations, self._settings(turn))]
+        """One turn's text for each of several episodes, generated as one batch."""
+        return [d.action for d in self.act_slots(list(range(len(infos))), observations, infos)]
 
     def _settings(self, turn: int) -> GenerationSettings:
         """This call's settings: per-turn temperature, and a fresh seed per call when seeded."""
@@ -115,3 +125,11 @@ def make_hf_agent(
         backend_kwargs["dtype"] = dtype
     engine = make_backend(backend, str(model_path), **backend_kwargs)
     return HFVLMAgent(engine, settings)
+
+
+def hf_agent(model_path: str | Path | None = None, model: str | Path | None = None, **kwargs: Any) -> HFVLMAgent:
+    """The registry's ``hf`` agent: :func:`make_hf_agent` with the model given as ``model_path`` or ``model``."""
+    path = model_path or model
+    if not path:
+        raise ValueError("agent 'hf' needs a model: pass model_path=... (vr-env eval --model PATH)")
+    return make_hf_agent(model_path=path, **kwargs)

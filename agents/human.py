@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from agents.baselines import ProtocolFacts, final_turn, tool_turn
-from vr_env.data.records import LABEL_KEYS
+from agents.baselines import protocol_of
+from vr_env.protocol.frames import ProtocolSpec
+from vr_env.protocol.labels import LABEL_KEYS
+from vr_env.protocol.writers import final_turn, tool_turn
 
 HELP_TEXT = (
     "Type frame numbers to fetch (e.g. '12 24 60-62'), optionally with a provisional answer and confidence "
@@ -112,7 +114,7 @@ class HumanAgent:
         self.tile = tile
         self.episode = 0
         self.turn = 0
-        self.facts = ProtocolFacts()
+        self.protocol = ProtocolSpec()
         self.provisional: dict[str, int] = dict.fromkeys(LABEL_KEYS, 0)
         self.sheets: list[Path] = []
 
@@ -145,9 +147,9 @@ class HumanAgent:
             frames = []
             for k, frame_id in enumerate(observation.get("frame_ids", [])):
                 if observation["frame_mask"][k]:
-                    video, position = self.facts.locate(int(frame_id))
+                    video, position = self.protocol.locate(int(frame_id))
                     frames.append(FrameImage(int(frame_id), video, position, "", np.asarray(observation["frames"][k])))
-        columns = max(1, self.facts.initial_frames // 2)
+        columns = max(1, self.protocol.initial_frames // 2)
         sheet = frame_grid(frames, (self.tile, self.tile), columns=columns) if frames else np.zeros((8, 8, 3), np.uint8)
         path = self.out_dir / f"episode{self.episode:03d}_turn{self.turn + 1}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,13 +160,13 @@ class HumanAgent:
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> str:
         text = str(observation.get("text", ""))
         if self.turn == 0:
-            self.facts = ProtocolFacts.from_text(text)
+            self.protocol = protocol_of(info)
             start = text.find("Text prompt:")
             self._print(text[start:] if start >= 0 else text)
             self._print(
-                f"\nFrames 1-{self.facts.frames_per_video} are video 1, "
-                f"{self.facts.frames_per_video + 1}-{2 * self.facts.frames_per_video} video 2. "
-                f"Up to {self.facts.max_tool_calls} fetches of at most {self.facts.max_frames_per_call} frames."
+                f"\nFrames 1-{self.protocol.frames_per_video} are video 1, "
+                f"{self.protocol.frames_per_video + 1}-{2 * self.protocol.frames_per_video} video 2. "
+                f"Up to {self.protocol.max_tool_calls} fetches of at most {self.protocol.max_frames_per_call} frames."
             )
             self._print(HELP_TEXT)
         else:
@@ -185,7 +187,7 @@ class HumanAgent:
                 self._print(HELP_TEXT)
                 continue
             try:
-                command = parse_command(line, 2 * self.facts.frames_per_video)
+                command = parse_command(line, self.protocol.total_frames)
             except ValueError as exc:
                 self._print(f"! {exc}")
                 continue

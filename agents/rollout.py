@@ -1,37 +1,31 @@
-"""Batched multi-episode rollouts: many environments stepped together, one generation batch per turn.
+"""Batched multi-episode rollouts: GRPO groups played through the one episode driver.
 
-``RolloutEngine.run(pair_indices)`` plays ``group_size`` episodes on each pair (the G envs of a group
-are reset with ``options={"pair_index": i, "swap": ...}`` so they see the same pair). At every turn
-the contexts of all active episodes go to the backend as one batch (left padding, per-row stop);
-each episode's env is stepped with its text; finished episodes drop out. Every policy turn becomes a
+``RolloutEngine.run(pair_indices)`` plays ``group_size`` episodes on each pair (the G episodes of a
+group are reset with ``options={"pair_index": i, "swap": ...}`` so they see the same pair) with
+:func:`vr_env.driver.drive`: a :class:`~agents.policy.BackendPolicy` generates each turn of all
+active episodes as one batch, finished episodes free their slot for the next one, and an
+:class:`~agents.recorder.EpisodeRecorder` turns every policy turn into a
 :class:`~agents.records.TurnRecord` (exact prompt ids, sampled ids, log-probs, context, env reply).
+A pair whose video cannot be read drops its whole group (reported in ``RolloutResult.skipped``).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from agents.backends.base import Generation, GenerationBackend, GenerationSettings
-from agents.records import EpisodeRecord, TurnRecord, contains_run
-from vr_env.context import to_chat_messages
-from vr_env.video.errors import VideoError
+from agents.backends.base import GenerationBackend, GenerationSettings
+from agents.policy import BackendPolicy, Script
+from agents.recorder import EpisodeRecorder
+from agents.records import EpisodeRecord, TurnRecord
+from vr_env.driver import EpisodeResult, Job, drive
+from vr_env.rewards import exploration_bonus
 
-#: ``script(episode, turn, info) -> text | None``: a scripted turn (forced ids) or ``None`` (sample).
-Script = Callable[[int, int, dict[str, Any]], "str | None"]
-
-
-@dataclass
-class _Slot:
-    """A running episode: its env, latest info and record."""
-
-    env: Any
-    record: EpisodeRecord
-    info: dict[str, Any]
+__all__ = ["RolloutEngine", "RolloutResult", "Script", "default_env_factory", "rollout_stats"]
 
 
 @dataclass
@@ -67,7 +61,9 @@ def default_env_factory(**env_kwargs: Any) -> Callable[[], Any]:
         kwargs = dict(env_kwargs)
         if "dataset" in shared and not isinstance(kwargs.get("dataset"), str):
             kwargs["dataset"] = shared["dataset"]
-        env = gym.make("vr_env:VRJudge-v0", **kwargs)
+        # No passive checker: in Gymnasium 1.4 it crashes the first step after a first reset that
+        # raised (an unreadable pair), and slots are reused. check_env runs in the env's own tests.
+        env = gym.make("vr_env:VRJudge-v0", disable_env_checker=True, **kwargs)
         shared.setdefault("dataset", env.unwrapped.dataset)  # type: ignore[attr-defined]
         return env
 
@@ -78,8 +74,9 @@ class RolloutEngine:
     """Plays groups of episodes with a :class:`GenerationBackend`, batching each turn.
 
     ``env_factory`` makes one environment (default: ``gym.make("vr_env:VRJudge-v0", **env_kwargs)``);
-    the engine keeps a pool and reuses it across runs. ``max_batch_size`` caps one generation batch
-    (``None``: all active episodes). ``script`` forces scripted turns (transformers backend only).
+    the engine keeps a pool and reuses it across runs. ``max_batch_size`` caps the episodes played
+    at once, i.e. one generation batch (``None``: every episode of the run at once); a finished
+    episode's slot takes the next one. ``script`` forces scripted turns (transformers backend only).
     Sampling is seeded per turn from ``seed`` without touching the global RNG.
     """
 
@@ -99,6 +96,10 @@ class RolloutEngine:
             raise ValueError(f"group_size must be >= 1, got {group_size}")
         if env_factory is not None and env_kwargs:
             raise ValueError("pass env_factory or env_kwargs, not both")
+        if max_batch_size is not None and max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        if script is not None and not hasattr(backend, "encode_completion"):
+            raise TypeError(f"scripted turns need a backend that can force ids; {type(backend).__name__} cannot")
         self.backend = backend
         self.env_factory = env_factory or default_env_factory(**(env_kwargs or {}))
         self.group_size = group_size
@@ -107,152 +108,80 @@ class RolloutEngine:
         self.seed = seed
         self.script = script
         self._envs: list[Any] = []
-        if script is not None and not hasattr(backend, "encode_completion"):
-            raise TypeError(f"scripted turns need a backend that can force ids; {type(backend).__name__} cannot")
 
-    def _env(self, index: int) -> Any:
-        while len(self._envs) <= index:
+    def _pool(self, size: int) -> list[Any]:
+        while len(self._envs) < size:
             self._envs.append(self.env_factory())
-        return self._envs[index]
+        return self._envs[:size]
 
     def close(self) -> None:
         for env in self._envs:
             env.close()
         self._envs.clear()
 
-    # ------------------------------------------------------------------ running
+    def jobs(self, pair_indices: Sequence[int], swap: bool = False) -> list[Job]:
+        """The run's episodes: ``group_size`` per pair, numbered in order, seeded ``seed + episode``."""
+        return [
+            Job(int(pair), bool(swap), seed=self.seed + g * self.group_size + m, group=g, index=g * self.group_size + m)
+            for g, pair in enumerate(pair_indices)
+            for m in range(self.group_size)
+        ]
+
     def run(self, pair_indices: Sequence[int], *, swap: bool = False, batched: bool = True) -> RolloutResult:
         """Play ``group_size`` episodes on each pair; ``batched=False`` plays them one at a time."""
         start = time.perf_counter()
-        slots: list[_Slot] = []
-        skipped: list[dict[str, Any]] = []
-        for group, pair_index in enumerate(pair_indices):
-            members: list[_Slot] = []
-            try:
-                for member in range(self.group_size):
-                    episode = group * self.group_size + member
-                    env = self._env(episode)
-                    seed = self.seed + episode
-                    _, info = env.reset(seed=seed, options={"pair_index": int(pair_index), "swap": swap})
-                    record = EpisodeRecord(
-                        episode=episode,
-                        group=group,
-                        pair_index=int(pair_index),
-                        pair_id=str(info["pair_id"]),
-                        swapped=bool(info.get("swapped", swap)),
-                        seed=seed,
-                    )
-                    members.append(_Slot(env, record, info))
-            except VideoError as error:  # an unreadable pair drops its group, not the whole rollout
-                skipped.append({"group": group, "pair_index": int(pair_index), "reason": str(error)})
-                continue
-            slots.extend(members)
-        calls = 0
-        if batched:
-            calls += self._play(slots)
-        else:
-            for slot in slots:
-                calls += self._play([slot])
-        episodes = [slot.record for slot in slots]
-        self._add_exploration(episodes, slots)
+        jobs = self.jobs(pair_indices, swap)
+        failed: dict[int, dict[str, Any]] = {}
+
+        def pending() -> Iterator[Job]:
+            for job in jobs:
+                if job.group not in failed:
+                    yield job
+
+        def on_episode(result: EpisodeResult) -> None:
+            recorder.on_episode(result)
+            if not result.ok and result.job.group not in failed:
+                failed[result.job.group] = {
+                    "group": result.job.group,
+                    "pair_index": result.job.pair_index,
+                    "reason": result.reason,
+                }
+
+        recorder = EpisodeRecorder()
+        policy = BackendPolicy(self.backend, self.settings, seed=self.seed, script=self.script)
+        slots = (self.max_batch_size or max(len(jobs), 1)) if batched else 1
+        drive(
+            self._pool(min(slots, max(len(jobs), 1))),
+            policy,
+            pending(),
+            on_turn=recorder.on_turn,
+            on_episode=on_episode,
+        )
+        episodes = sorted((e for e in recorder.episodes if e.group not in failed), key=lambda e: e.episode)
+        self._add_exploration(episodes)
         return RolloutResult(
             episodes=episodes,
             settings=self.settings,
             seconds=time.perf_counter() - start,
-            generate_calls=calls,
+            generate_calls=policy.calls,
             stats=rollout_stats(episodes),
-            skipped=skipped,
+            skipped=sorted(failed.values(), key=lambda s: s["group"]),
         )
 
-    def _play(self, slots: list[_Slot]) -> int:
-        """Step ``slots`` until every episode ends; returns the number of generation calls."""
-        calls = 0
-        active = list(slots)
-        while active:
-            turn = min(len(s.record.turns) for s in active)
-            settings = self.settings.for_turn(turn)
-            size = self.max_batch_size or len(active)
-            for start in range(0, len(active), size):
-                chunk = active[start : start + size]
-                generations = self._generate(chunk, settings, turn)
-                calls += 1
-                for slot, generation in zip(chunk, generations, strict=True):
-                    self._step(slot, generation, settings)
-            active = [s for s in active if not s.record.done]
-        return calls
-
-    def _generate(self, chunk: list[_Slot], settings: GenerationSettings, turn: int) -> list[Generation]:
-        conversations = [to_chat_messages(slot.info["context"]) for slot in chunk]
-        base = self.seed if settings.seed is None else settings.seed
-        settings = settings.with_seed(_turn_seed(base, chunk, turn))
-        if self.script is None:
-            return self.backend.generate(conversations, settings)
-        texts = [self.script(s.record.episode, len(s.record.turns), s.info) for s in chunk]
-        if all(t is None for t in texts):
-            return self.backend.generate(conversations, settings)
-        encode = self.backend.encode_completion  # type: ignore[attr-defined]
-        forced = [None if t is None else encode(t) for t in texts]
-        generations = self.backend.generate(conversations, settings, forced_token_ids=forced)  # type: ignore[call-arg]
-        for generation, text in zip(generations, texts, strict=True):
-            generation.extra["forced"] = text is not None
-        return generations
-
-    def _step(self, slot: _Slot, generation: Generation, settings: GenerationSettings) -> None:
-        record = slot.record
-        turn = TurnRecord(
-            episode=record.episode,
-            turn=len(record.turns),
-            context=slot.info["context"],
-            text=generation.text,
-            prompt_ids=generation.prompt_ids,
-            completion_ids=generation.token_ids,
-            logprobs=generation.logprobs,
-            image_grid_thw=generation.image_grid_thw,
-            temperature=settings.logprob_temperature,
-            finish_reason=generation.finish_reason,
-            forced=bool(generation.extra.get("forced", False)),
-        )
-        if record.turns:
-            previous = record.turns[-1]
-            if previous.completion_ids is not None and turn.prompt_ids is not None:
-                previous.retokenized_exact = contains_run(turn.prompt_ids, previous.completion_ids)
-        _, reward, terminated, truncated, info = slot.env.step(generation.text)
-        turn.reward = float(reward)
-        turn.terminated, turn.truncated = bool(terminated), bool(truncated)
-        turn.invalid_reason = info.get("invalid_reason")
-        record.turns.append(turn)
-        record.total_reward += float(reward)
-        record.tool_calls = int(info.get("tool_calls", 0))
-        record.frames_fetched = int(info.get("frames_fetched", 0))
-        record.invalid_turns = int(info.get("invalid_turns", 0))
-        slot.info = info
-        if terminated or truncated:
-            record.terminated, record.truncated = bool(terminated), bool(truncated)
-            record.labels = dict(info.get("labels") or {})
-            record.final_answer = info.get("final_answer")
-            record.reward_components = dict(info.get("reward_components") or {})
-            record.used_tool = bool(info.get("used_tool", record.tool_calls > 0))
-
-    def _add_exploration(self, episodes: list[EpisodeRecord], slots: list[_Slot]) -> None:
+    def _add_exploration(self, episodes: list[EpisodeRecord]) -> None:
         """Fill the group-level exploration bonus from the env's reward weights."""
-        from vr_env.rewards import exploration_bonus
-
-        by_group: dict[int, list[int]] = {}
-        for index, episode in enumerate(episodes):
-            by_group.setdefault(episode.group, []).append(index)
+        if not episodes:
+            return
+        weights = self._envs[0].unwrapped.config.reward
+        by_group: dict[int, list[EpisodeRecord]] = {}
+        for episode in episodes:
+            by_group.setdefault(episode.group, []).append(episode)
         for members in by_group.values():
-            weights = slots[members[0]].env.unwrapped.config.reward
             bonus = exploration_bonus(
-                [episodes[i].used_tool for i in members], weights.exploration_omega, weights.exploration_eta
+                [e.used_tool for e in members], weights.exploration_omega, weights.exploration_eta
             )
-            for i, value in zip(members, bonus, strict=True):
-                episodes[i].exploration = float(value)
-
-
-def _turn_seed(base: int, chunk: list[_Slot], turn: int) -> int:
-    """A sampling seed fixed by the rollout seed, the chunk's first episode and the turn."""
-    first = chunk[0].record.episode
-    return int(np.random.SeedSequence([base, first, turn]).generate_state(1)[0])
+            for episode, value in zip(members, bonus, strict=True):
+                episode.exploration = float(value)
 
 
 def rollout_stats(episodes: Sequence[EpisodeRecord]) -> dict[str, Any]:

@@ -14,6 +14,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from vr_env.config import EnvConfig
+from vr_env.protocol import prompts
+from vr_env.protocol.labels import LABEL_KEYS, VIDEOGEN_DIMENSIONS
+from vr_env.protocol.writers import final_turn, tool_turn
+
 Arch = Literal["qwen2_5_vl", "qwen3_vl"]
 ARCHS: tuple[str, ...] = ("qwen2_5_vl", "qwen3_vl")
 
@@ -72,8 +77,26 @@ TINY_MAX_PIXELS = 512 * 28 * 28
 TINY_MIN_PIXELS = 4 * 28 * 28
 
 
+def _protocol_texts() -> list[str]:
+    """Every kind of text the environment writes, from the protocol's own functions (no hand copy)."""
+    config = EnvConfig()
+    spec = config.protocol
+    return [
+        prompts.system_prompt(config),
+        prompts.initial_user_text("a red car drives along a coastal road at sunset.", VIDEOGEN_DIMENSIONS, config),
+        *(prompts.frame_label(f, config) for f in spec.initial_frame_ids()),
+        prompts.tool_result_text([12, 24, 60, 72], 1, 2),
+        prompts.error_text(prompts.out_of_range_reason([0, 97], spec.total_frames), 2, 3),
+        prompts.error_text(prompts.too_many_reason(9, spec.max_frames_per_call), 1, 2),
+        prompts.EVICTED_IMAGE_TEXT,
+        prompts.FINAL_TEXT,
+        prompts.TRUNCATED_TEXT,
+    ]
+
+
 def protocol_corpus() -> list[str]:
-    """A few KB of text shaped like the judging protocol (tags, answers, tool calls, prose)."""
+    """A few KB of text shaped like the judging protocol: the environment's real texts, plus turns
+    written with the protocol's writers."""
     words = [
         "video",
         "frame",
@@ -123,46 +146,15 @@ def protocol_corpus() -> list[str]:
         "hand",
         "background",
     ]
-    lines = [
-        "You are a careful video judge. You compare two videos generated from the same text prompt and "
-        "decide which is better on each dimension and overall.",
-        "Each video has been sampled to 48 frames. All 96 frames share one numbering: frames 1-48 are video 1 "
-        "and frames 49-96 are video 2. You start with 8 frames (4 per video). You may call the tool at most "
-        "3 times, at most 8 frames per call. Only the images of the latest tool result stay visible; older "
-        "ones are replaced by text, so write down what you saw.",
-        "Every turn has this form: a snapshot of visual facts worth remembering, your reasoning, then EITHER a "
-        "provisional answer with confidence and one tool call OR your final answer.",
-        "Values: 1 = video 1 is better, 2 = video 2 is better, 0 = tie. CF is your confidence: 1 = high, "
-        "2 = medium, 3 = low. TA = text alignment, VQ = visual quality, MQ = motion quality, OA = overall.",
-        "# Tools",
-        "You may call the function below. Its signature is inside <tools></tools>:",
-        '{"type": "function", "function": {"name": "select_frames", "description": "Fetch up to 8 frames by '
-        'number to look at them closely.", "parameters": {"type": "object", "properties": {"target_frames": '
-        '{"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 96}, "maxItems": 8, '
-        '"description": "Frame numbers to retrieve."}}, "required": ["target_frames"]}}}',
-        "Return a call as a JSON object inside <tool_call></tool_call> tags.",
-        "The text prompt of both videos: a red car drives along a coastal road at sunset.",
-        "Here are the first frames of each video. Frame 7 (video 1): Frame 55 (video 2):",
-        "Here are the frames you selected (tool call 1 of 3, 2 calls left). Image removed from context.",
-        "Your turn could not be used: the frame numbers are out of range; there are 96 frames numbered 1..96. "
-        "Choose at most 8 frames. No answer and no tool call. Give your final answer.",
-    ]
+    lines = _protocol_texts()
     for i in range(48):
         a, b, c = words[i % len(words)], words[(7 * i + 3) % len(words)], words[(13 * i + 5) % len(words)]
         frames = [(i * 5 + k * 11) % 96 + 1 for k in range(4)]
-        values = [(i + k) % 3 for k in range(5)]
-        lines.append(f"<Snapshot>Frame {frames[0]} {a} {b}; frame {frames[1]} {c}.</Snapshot>")
-        lines.append(f"<Think>Video {1 + i % 2} looks {a} and {c} in frame {frames[2]}.</Think>")
-        lines.append(
-            f"<Recommend Answer>TA={values[0]}, VQ={values[1]}, MQ={values[2]}, OA={values[3]}, "
-            f"CF={1 + values[4]}</Recommend Answer>"
-        )
-        lines.append(
-            '<tool_call>{"name": "select_frames", "arguments": {"target_frames": '
-            + json.dumps(frames)
-            + "}}</tool_call>"
-        )
-        lines.append(f"<Answer>TA={values[1]}, VQ={values[2]}, MQ={values[3]}, OA={values[0]}</Answer>")
+        values = dict(zip(LABEL_KEYS, [(i + k) % 3 for k in range(4)], strict=True))
+        snapshot = f"Frame {frames[0]} {a} {b}; frame {frames[1]} {c}."
+        think = f"Video {1 + i % 2} looks {a} and {c} in frame {frames[2]}."
+        lines.append(tool_turn(snapshot, think, values, 1 + i % 3, frames))
+        lines.append(final_turn(snapshot, think, values))
     return lines
 
 

@@ -2,7 +2,9 @@
 
 Measures, side by side in one run: ``reset`` (cold: frames rendered; warm: frames from the shared
 cache, as for the G environments of a GRPO group), a tool-call ``step`` (8 frames fetched),
-an invalid ``step`` (parse + feedback only) and a final-answer ``step`` (rubric scoring).
+an invalid ``step`` (parse + feedback only) and a final-answer ``step`` (rubric scoring); and the
+synthetic benchmark itself: generating its 512 default pairs and rendering the 8 initial frames of a
+clip (these timings left the unit tests: a timing is a measurement, not a check).
 
     python benchmarks/env_step.py [--episodes 200] [--out benchmarks/results]
 """
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vr_env.data.base import load_dataset
+from vr_env.data.synthetic import candidate_frame_indices, initial_positions
 from vr_env.env import VRJudgeEnv
 from vr_env.video.cache import shared_frame_cache
 
@@ -46,6 +50,11 @@ def main() -> None:
     samples: dict[str, list[float]] = {
         k: [] for k in ("reset_cold", "reset_warm", "step_tool", "step_invalid", "step_final")
     }
+    samples["synthetic_512_pairs"] = [timed(lambda: load_dataset("synthetic")) for _ in range(5)]
+    clip = load_dataset("synthetic", n=1)[0].video_1.clip
+    positions = candidate_frame_indices(96, 48)[initial_positions(48)]
+    initial = np.concatenate([positions, positions + 1])
+    samples["render_8_frames"] = [timed(lambda: clip.render(initial)) for _ in range(50)]
     for episode in range(args.episodes):
         shared_frame_cache().clear()
         samples["reset_cold"].append(timed(lambda e=episode: env.reset(seed=e, options={"pair_index": e})))

@@ -36,7 +36,6 @@ from agents.sb3 import (
 )
 from vr_env.data.records import LABEL_KEYS, PairRecord
 from vr_env.data.synthetic import labels_from_defects
-from vr_env.tools import initial_frame_ids
 
 TRAIN_SEED, TEST_SEED = 0, 1
 DEFAULT_RUNS = ("noise:slot", "noise:nature", "localized-noise:slot")
@@ -65,10 +64,12 @@ def run_toy(toy: str, extractors: list[str], timesteps: int, eval_pairs: int, tr
     rows: dict[str, Any] = {
         "random actions": evaluate_judge(random_policy(test_env.action_space, seed), test_env, eval_pairs),
         "tie everywhere": evaluate_judge(constant_policy([0] * 5), test_env, eval_pairs),
-        "labels from the initial frames": labels_from_frames(records, set(initial_frame_ids(test_env.config))),
+        "labels from the initial frames": labels_from_frames(
+            records, set(test_env.config.protocol.initial_frame_ids())
+        ),
     }
     if 0 < test_env.segments <= test_env.config.max_tool_calls:
-        scanned = set(initial_frame_ids(test_env.config)).union(*test_env.segment_frames)
+        scanned = set(test_env.config.protocol.initial_frame_ids()).union(*test_env.segment_frames)
         rows["labels from the initial frames + every segment"] = labels_from_frames(records, scanned) | {
             "tool_calls_mean": float(test_env.segments)
         }

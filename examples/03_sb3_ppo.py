@@ -1,6 +1,6 @@
 """Train a Stable-Baselines3 PPO judge on a toy setting and compare its accuracy before and after.
 
-``VRJudgeSB3-v0`` (``agents/sb3.py``) gives the judging env numeric spaces: an action
+``VRJudgeSB3-v0`` (``agents/sb3/``) gives the judging env numeric spaces: an action
 ``[choice, TA, VQ, MQ, OA]`` that the wrapper writes out as a protocol turn, and an observation of
 the visible frames stacked on the channel axis. On the ``noise`` toy (only noise defects, over the
 whole clip, so the two initial frames show them) PPO learns to tell the noisy video from the clean

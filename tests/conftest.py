@@ -58,8 +58,32 @@ def pairs() -> PairDataset:
     return make_pairs()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
+    """``../shared/data`` beside the repository: the one way tests find the real files."""
     if not SHARED_DATA.is_dir():
         pytest.fail(f"the real test data is expected at {SHARED_DATA} (../shared/data beside the repository)")
     return SHARED_DATA
+
+
+def _shared_dataset(shared_data: Path, name: str) -> Path:
+    root = shared_data / name
+    if not root.is_dir():
+        pytest.fail(f"the real test data {name!r} is expected at {root}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def videogen_example(shared_data: Path) -> Path:
+    """The VideoGen-Reward example: 2 labelled pairs and their 4 clips."""
+    return _shared_dataset(shared_data, "videogen-reward-example")
+
+
+@pytest.fixture(scope="session")
+def genai_bench_root(shared_data: Path) -> Path:
+    return _shared_dataset(shared_data, "genai-bench-video")
+
+
+@pytest.fixture(scope="session")
+def mjbench_root(shared_data: Path) -> Path:
+    return _shared_dataset(shared_data, "mj-bench-video")

@@ -40,7 +40,7 @@ def test_console_script_without_torch_import() -> None:
     """`vr-env demo` must work in the light install: the CLI and demo path never import torch."""
     code = (
         "import sys; from vr_env import cli; cli.build_parser(); "
-        "import vr_env.commands.demo, vr_env.eval, agents.registry, agents.baselines, vr_env.env; "
+        "import vr_env.commands.demo, vr_env.eval, vr_env.agent_registry, agents.baselines, vr_env.env; "
         "print('torch' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

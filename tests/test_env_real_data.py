@@ -8,8 +8,8 @@ from pathlib import Path
 import gymnasium as gym
 import pytest
 
-from agents.registry import make_agent
 from vr_env import cli
+from vr_env.agent_registry import make_agent
 from vr_env.config import PATCH_PIXELS
 
 

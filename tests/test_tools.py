@@ -4,7 +4,7 @@ import pytest
 
 from vr_env.config import EnvConfig
 from vr_env.protocol.parsing import ToolCall
-from vr_env.tools import frame_position, initial_frame_ids, select_frames
+from vr_env.tools import select_frames
 
 
 def call(*frames: int) -> ToolCall:
@@ -30,22 +30,3 @@ def test_too_many_frames_is_an_error_not_a_random_trim() -> None:
 def test_empty_and_unparsable() -> None:
     assert "no frames" in select_frames(call(), EnvConfig()).error
     assert select_frames(ToolCall(raw="x", error="bad json"), EnvConfig()).error == "bad json"
-
-
-def test_frame_positions_span_one_index_space() -> None:
-    cfg = EnvConfig(frames_per_video=10)
-    assert frame_position(1, cfg) == (1, 0)
-    assert frame_position(10, cfg) == (1, 9)
-    assert frame_position(11, cfg) == (2, 0)
-    assert frame_position(20, cfg) == (2, 9)
-    with pytest.raises(ValueError):
-        frame_position(21, cfg)
-
-
-@pytest.mark.parametrize(("f", "n_in"), [(48, 8), (64, 8), (5, 10), (3, 2)])
-def test_initial_frames_are_evenly_spread_over_both_videos(f: int, n_in: int) -> None:
-    ids = initial_frame_ids(EnvConfig(frames_per_video=f, initial_frames=n_in))
-    assert len(ids) == n_in
-    first, second = ids[: n_in // 2], ids[n_in // 2 :]
-    assert all(1 <= i <= f for i in first) and all(f < i <= 2 * f for i in second)
-    assert [i + f for i in first] == list(second)

@@ -6,8 +6,11 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-#: Qwen-VL pixel unit: one 28x28 patch (2x2 merged 14-px patches).
-PATCH_PIXELS = 28 * 28
+from vr_env.protocol.frames import ProtocolSpec
+from vr_env.video.resize import FACTOR
+
+#: Qwen-VL pixel unit: one FACTOR x FACTOR patch (2x2 merged 14-px patches).
+PATCH_PIXELS = FACTOR * FACTOR
 
 
 @dataclass(frozen=True)
@@ -111,19 +114,30 @@ class EnvConfig:
             raise ValueError("invalid EnvConfig: " + "; ".join(problems))
 
     @property
+    def protocol(self) -> ProtocolSpec:
+        """The protocol's numbers and frame numbering for this configuration."""
+        return ProtocolSpec(
+            frames_per_video=self.frames_per_video,
+            initial_frames=self.initial_frames,
+            max_frames_per_call=self.max_frames_per_call,
+            max_tool_calls=self.max_tool_calls,
+            memory_window=self.memory_window,
+        )
+
+    @property
     def total_frames(self) -> int:
-        """N: size of the one 1-based frame index space (video 1 then video 2)."""
-        return 2 * self.frames_per_video
+        """N: size of the one 1-based frame index space (:attr:`ProtocolSpec.total_frames`)."""
+        return self.protocol.total_frames
 
     @property
     def max_turns(self) -> int:
-        """Model turns per episode: every tool call plus the final answer."""
-        return self.max_tool_calls + 1
+        """Model turns per episode (:attr:`ProtocolSpec.max_turns`)."""
+        return self.protocol.max_turns
 
     @property
     def max_visible_frames(self) -> int:
-        """Upper bound of images in context: N_in + p * N_ex."""
-        return self.initial_frames + self.memory_window * self.max_frames_per_call
+        """Upper bound of images in context (:attr:`ProtocolSpec.max_visible_frames`)."""
+        return self.protocol.max_visible_frames
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

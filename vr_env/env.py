@@ -38,7 +38,7 @@ from vr_env.protocol.parsing import Answer, ParsedTurn, parse_turn
 from vr_env.render import frame_grid, letterbox
 from vr_env.rewards import EpisodeOutcome, Rubric
 from vr_env.spaces import TextSpace, observation_space
-from vr_env.tools import frame_position, initial_frame_ids, select_frames
+from vr_env.tools import select_frames
 from vr_env.video.errors import VideoError
 
 #: Pairs tried by an unpinned ``reset`` before an unreadable video is raised.
@@ -146,7 +146,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
         # A pinned pair whose video cannot be read raises VideoError (naming the file); a drawn pair
         # is replaced by another draw, and the skipped ones are reported in info["skipped_pairs"].
         skipped: list[dict[str, Any]] = []
-        ids = initial_frame_ids(self.config)
+        ids = self.config.protocol.initial_frame_ids()
         while True:
             record = self.dataset[int(index)]
             if swap:
@@ -162,7 +162,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
         context = Context(
             [
                 ContextTurn("system", self._system_prompt),
-                ContextTurn("user", prompts.initial_user_text(record, self.config), frames),
+                ContextTurn("user", prompts.initial_user_text(record.prompt, record.dimensions, self.config), frames),
             ]
         )
         self._episode = Episode(record=record, pair_index=int(index), swapped=bool(swap), context=context)
@@ -272,7 +272,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
     def _fetch(self, record: PairRecord, frame_ids: Sequence[int], max_pixels: int) -> tuple[FrameImage, ...]:
         by_video: dict[int, list[tuple[int, int]]] = {1: [], 2: []}
         for fid in frame_ids:
-            video, position = frame_position(fid, self.config)
+            video, position = self.config.protocol.locate(fid)
             by_video[video].append((fid, position))
         images: dict[int, np.ndarray] = {}
         for video, items in by_video.items():
@@ -289,7 +289,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
             images.update({fid: img for (fid, _), img in zip(items, decoded, strict=True)})
         result = []
         for fid in frame_ids:
-            video, position = frame_position(fid, self.config)
+            video, position = self.config.protocol.locate(fid)
             label = prompts.frame_label(fid, self.config)
             result.append(FrameImage(fid, video, position, label, images[fid]))
         return tuple(result)
@@ -326,6 +326,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
             "tool_calls": ep.tool_rounds,
             "frames_fetched": ep.frames_fetched,
             "invalid_turns": ep.invalid_turns,
+            "protocol": self.config.protocol,
             "invalid_reason": None,
             "env_error": None,
             **extra,

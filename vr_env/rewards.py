@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vr_env.config import RewardWeights
-from vr_env.data.records import DIMENSION_KEYS
+from vr_env.protocol.labels import DIMENSION_KEYS
 from vr_env.protocol.parsing import Answer
 
 Labels = Mapping[str, "int | None"]
+#: The paper's weights: the one source of every default below (``vr_env.config.RewardWeights``).
+PAPER = RewardWeights()
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ class EpisodeOutcome:
         return given[-1] if given else None
 
 
-def answer_accuracy(answer: Answer | None, labels: Labels, alpha: float = 0.5, overall_only: bool = False) -> float:
+def answer_accuracy(
+    answer: Answer | None, labels: Labels, alpha: float = PAPER.alpha, overall_only: bool = PAPER.overall_only
+) -> float:
     """``alpha * 1[OA] + (1 - alpha) * mean over labelled dimensions``; unlabelled keys are skipped.
 
     With no labelled dimension the overall term takes the whole weight, and vice versa.
@@ -127,7 +131,9 @@ class Rubric:
         return RewardBreakdown(components=components, weights=weights, total=total)
 
 
-def exploration_bonus(used_tool: Sequence[bool], omega: float = 0.2, eta: float = 0.5) -> np.ndarray:
+def exploration_bonus(
+    used_tool: Sequence[bool], omega: float = PAPER.exploration_omega, eta: float = PAPER.exploration_eta
+) -> np.ndarray:
     """Group-level exploration term ``eta * max(omega - R, 0) * 1[used tool]`` for G trajectories.
 
     ``R`` is the fraction of the group's trajectories that used a tool. Add it to each trajectory's

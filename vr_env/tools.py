@@ -43,22 +43,3 @@ def select_frames(call: ToolCall, config: EnvConfig) -> Selection:
     if len(frames) > config.max_frames_per_call:
         return Selection(error=too_many_reason(len(frames), config.max_frames_per_call))
     return Selection(frames=frames)
-
-
-def frame_position(frame_id: int, config: EnvConfig) -> tuple[int, int]:
-    """Map a 1-based frame id to ``(video, position)``: video 1 or 2, 0-based candidate position."""
-    f = config.frames_per_video
-    if not 1 <= frame_id <= 2 * f:
-        raise ValueError(f"frame id {frame_id} outside 1..{2 * f}")
-    return (1, frame_id - 1) if frame_id <= f else (2, frame_id - f - 1)
-
-
-def initial_frame_ids(config: EnvConfig) -> tuple[int, ...]:
-    """Evenly spaced initial frames: the centres of ``N_in/2`` equal segments of each video.
-
-    >>> initial_frame_ids(EnvConfig())
-    (7, 19, 31, 43, 55, 67, 79, 91)
-    """
-    f, per_video = config.frames_per_video, config.initial_frames // 2
-    positions = [int((j + 0.5) * f / per_video) for j in range(per_video)]
-    return tuple(p + 1 for p in positions) + tuple(p + 1 + f for p in positions)

@@ -2,67 +2,29 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from agents.baselines import (
-    AnswerNowAgent,
-    ProtocolFacts,
-    RandomAgent,
-    ScannerAgent,
-    analyse_video,
-    compare,
-    frame_stats,
-    gap_filling_positions,
-)
-from vr_env.config import EnvConfig
-from vr_env.data.synthetic import candidate_frame_indices
-from vr_env.data.synthetic_render import KIND_DIMENSION, Defect, ProceduralClip, Scene
+from agents.baselines import AnswerNowAgent, RandomAgent, ScannerAgent
 from vr_env.env import VRJudgeEnv
 from vr_env.eval import evaluate
+from vr_env.protocol.frames import ProtocolSpec
 from vr_env.protocol.parsing import parse_turn
-from vr_env.protocol.prompts import system_prompt
-
-SCENE = Scene(shape="square", colour="red", direction="left to right", background="grey", lane=0.4)
-VALUES = {"wrong_colour": "blue", "wrong_shape": "circle"}
 
 
-def clip_stats(defects: list[Defect], positions: range = range(0, 48, 3)) -> dict:
-    clip = ProceduralClip(SCENE, defects, noise_key=(0, 1))
-    raw = candidate_frame_indices(96, 48)
-    images = clip.render(raw[list(positions)])
-    return {p: frame_stats(image) for p, image in zip(positions, images, strict=True)}
-
-
-def test_a_clean_clip_has_no_findings() -> None:
-    found = analyse_video(clip_stats([]))
-    assert not any(found.has(d) for d in ("TA", "VQ", "MQ"))
-
-
-@pytest.mark.parametrize("kind", sorted(KIND_DIMENSION))
-def test_every_defect_kind_is_found_in_its_dimension(kind: str) -> None:
-    defect = Defect(kind, 1, 40, 50, VALUES.get(kind))
-    found = analyse_video(clip_stats([defect]))
-    flagged = [d for d in ("TA", "VQ", "MQ") if found.has(d)]
-    assert flagged == [KIND_DIMENSION[kind]], (kind, found.flags)
-    clean = analyse_video(clip_stats([]))
-    labels = compare(clean, found)
-    assert labels[KIND_DIMENSION[kind]] == 1 and labels["OA"] == 1
-
-
-def test_gap_filling_covers_every_defect_window() -> None:
-    initial = [6, 18, 30, 42]
-    added = gap_filling_positions(initial, 48, 12)
-    seen = sorted(initial + added)
-    assert len(added) == 12 and len(set(seen)) == 16
-    assert max(np.diff([-1, *seen, 48])) <= 4  # any 5 consecutive positions contain a seen one
-
-
-def test_protocol_facts_come_from_the_system_prompt() -> None:
-    config = EnvConfig(frames_per_video=16, max_tool_calls=2, max_frames_per_call=6, initial_frames=4)
-    facts = ProtocolFacts.from_text(system_prompt(config))
-    assert facts == ProtocolFacts(frames_per_video=16, initial_frames=4, max_tool_calls=2, max_frames_per_call=6)
-    assert facts.locate(17) == (2, 0) and facts.frame_id(2, 0) == 17
+def test_agents_read_the_protocol_from_info_not_from_prose() -> None:
+    env = VRJudgeEnv(
+        dataset_kwargs={"n": 1}, frames_per_video=16, max_tool_calls=2, max_frames_per_call=6, initial_frames=4
+    )
+    obs, info = env.reset(options={"pair_index": 0})
+    assert info["protocol"] == ProtocolSpec(16, 4, 6, 2, 1)
+    agent = ScannerAgent()
+    agent.act({**obs, "text": "prose that names no numbers"}, info)
+    assert agent.protocol == info["protocol"]
+    assert len(agent.plan) == 2 and all(len(call) == 6 for call in agent.plan)
+    with pytest.raises(ValueError, match="protocol"):
+        ScannerAgent().act(obs, {})
+    explicit = AnswerNowAgent(protocol=ProtocolSpec(frames_per_video=16, initial_frames=4))
+    assert parse_turn(explicit.act(obs, {})).format_ok
 
 
 @pytest.mark.parametrize("agent_cls", [RandomAgent, AnswerNowAgent, ScannerAgent])

@@ -10,8 +10,8 @@ import pytest
 
 from agents.backends import GenerationSettings
 from agents.backends.transformers_backend import TransformersBackend
-from agents.base import as_agent
 from agents.hf import HFVLMAgent, make_hf_agent
+from vr_env.agent import as_agent
 from vr_env.context import to_chat_messages
 
 
@@ -112,3 +112,53 @@ def test_vr_env_eval_with_the_hf_agent(tiny_model_dir: Path, tmp_path: Path) -> 
     assert main([*args, "--num-envs", "2", "--out", str(out), "--no-plots", "--no-progress"]) == 0
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 2
+
+
+def test_eval_batches_hf_turns_across_episodes_and_saves_turn_records(
+    tiny_backend: TransformersBackend, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from agents.recorder import EpisodeRecorder
+    from vr_env import cli
+    from vr_env.eval import evaluate
+
+    class Counting:
+        def __init__(self, inner: TransformersBackend) -> None:
+            self.inner, self.batches = inner, []
+
+        def generate(self, conversations: Any, settings: GenerationSettings, **kw: Any) -> Any:
+            self.batches.append(len(conversations))
+            return self.inner.generate(conversations, settings, **kw)
+
+    backend = Counting(tiny_backend)
+    agent = HFVLMAgent(backend, GenerationSettings.greedy(max_new_tokens=4))  # type: ignore[arg-type]
+    recorder = EpisodeRecorder(tmp_path / "records.jsonl")
+    env = {"frames_per_video": 16, "max_tool_calls": 2, "dataset_kwargs": {"n": 4}}
+    metrics = evaluate(
+        agent, env, limit=4, num_envs=4, progress=False, on_turn=recorder.on_turn, on_episode=recorder.on_episode
+    )
+    # A random model breaks the protocol every turn: 4 episodes x 3 turns, generated 4 rows at a time.
+    assert metrics["n"] == 4 and metrics["invalid_turn_rate"] > 0 and backend.batches == [4, 4, 4]
+    rows = [json.loads(line) for line in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(len(r["turns"]) == 3 for r in rows)
+    episode = next(e for e in recorder.episodes if e.pair_index == 0)
+    first = episode.turns[0]
+    assert first.prompt_ids == tiny_backend.encode([first.messages()])["input_ids"][0].tolist()
+    assert all(t.completion_ids and len(t.logprobs) == len(t.completion_ids) for t in episode.turns)
+
+    out = tmp_path / "cli"
+    args = ["eval", "--agent", "hf", "--model", str(tiny_model_dir), "--agent-arg", "max_new_tokens=4"]
+    args += [
+        "--dataset-arg",
+        "n=2",
+        "--limit",
+        "2",
+        "--env-arg",
+        "frames_per_video=16",
+        "--env-arg",
+        "max_tool_calls=1",
+    ]
+    assert cli.main([*args, "--out", str(out), "--save-records", "--no-plots", "--no-progress"]) == 0
+    saved = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    assert len(saved) == 2 and all(t["prompt_ids"] and t["completion_ids"] for r in saved for t in r["turns"])

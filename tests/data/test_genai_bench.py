@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from vr_env.data.base import DatasetError, load_dataset
-from vr_env.data.validate import BAD_LABEL, MISSING_VIDEO, validate_dataset
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-GENAI = SHARED / "genai-bench-video"
+from vr_env.data.problems import BAD_LABEL, MISSING_VIDEO
+from vr_env.data.validate import validate_dataset
 
 
 def item(i: int, vote: str = "leftvote", **changes: object) -> dict[str, object]:
@@ -20,8 +18,8 @@ def item(i: int, vote: str = "leftvote", **changes: object) -> dict[str, object]
             "vote_type": vote, **changes}  # fmt: skip
 
 
-def test_real_copy_loads_all_votes() -> None:
-    dataset = load_dataset("genai-bench", GENAI)
+def test_real_copy_loads_all_votes(genai_bench_root: Path) -> None:
+    dataset = load_dataset("genai-bench", genai_bench_root)
     assert len(dataset) == 1889 and dataset.problems == []
     assert Counter(r.meta["vote_type"] for r in dataset) == {
         "rightvote": 651,
@@ -33,16 +31,16 @@ def test_real_copy_loads_all_votes() -> None:
     assert all(r.labels["TA"] is None and r.labels["VQ"] is None and r.labels["MQ"] is None for r in dataset)
     first = dataset[0]
     assert first.pair_id == "genai-bench/0" and first.prompt == "A polar bear is playing guitar"
-    assert first.video_1.path == str(GENAI.resolve() / "videos" / "86aa85eec53c4b1293ef632e6183fe93.mp4")
+    assert first.video_1.path == str(genai_bench_root.resolve() / "videos" / "86aa85eec53c4b1293ef632e6183fe93.mp4")
     assert first.video_2.path.endswith("aadd660eca2b4d4788195c729920121f.mp4")
 
 
-def test_real_copy_missing_videos_are_reported() -> None:
-    report = validate_dataset(load_dataset("genai-bench", GENAI), data_root=GENAI)
+def test_real_copy_missing_videos_are_reported(genai_bench_root: Path) -> None:
+    report = validate_dataset(load_dataset("genai-bench", genai_bench_root), data_root=genai_bench_root)
     assert not report.ok
     assert report.counts == {MISSING_VIDEO: 2 * 1889}
     assert report.bad_pairs == 1889
-    assert any(str(GENAI.resolve() / "videos") in hint and "does not exist" in hint for hint in report.hints)
+    assert any(str(genai_bench_root.resolve() / "videos") in hint and "does not exist" in hint for hint in report.hints)
     problem = report.problems[0]
     assert problem.row == 1 and problem.file.endswith("data.json")
     assert "86aa85eec53c4b1293ef632e6183fe93.mp4" in problem

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from vr_env.data.base import DatasetError, load_dataset
+from vr_env.data.problems import BAD_PATH, BAD_ROW, DUPLICATE_ID, EMPTY_PROMPT, MISSING_FIELD, OUTSIDE_ROOT
 from vr_env.data.rows import parse_label
-from vr_env.data.validate import BAD_PATH, BAD_ROW, DUPLICATE_ID, EMPTY_PROMPT, MISSING_FIELD, OUTSIDE_ROOT
 
 
 def make_root(tmp_path: Path) -> Path:

@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 
 from vr_env.data.base import DatasetError, load_dataset
-from vr_env.data.validate import BAD_LABEL, BAD_VALUE, MISSING_FIELD, MISSING_VIDEO, validate_dataset
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-MJ = SHARED / "mj-bench-video"
+from vr_env.data.problems import BAD_LABEL, BAD_VALUE, MISSING_FIELD, MISSING_VIDEO
+from vr_env.data.validate import validate_dataset
 
 
 def item(i: int, overall: str = "Video 1 better", **categories: str) -> dict[str, object]:
@@ -23,11 +21,11 @@ def item(i: int, overall: str = "Video 1 better", **categories: str) -> dict[str
 
 
 @pytest.fixture(scope="module")
-def real() -> object:
-    return load_dataset("mjbench-video", MJ)
+def real(mjbench_root: Path) -> object:
+    return load_dataset("mjbench-video", mjbench_root)
 
 
-def test_real_file_label_counts(real) -> None:
+def test_real_file_label_counts(real, mjbench_root: Path) -> None:
     assert len(real) == 1085 and real.problems == []
     # overall_preference: Same 959 + Hard to judge 8 -> 0; Video 1 better 66 + Video 1 Better 6 -> 1; Video 2 better 46 -> 2
     assert Counter(r.labels["OA"] for r in real) == {0: 959 + 8, 1: 66 + 6, 2: 46}
@@ -36,8 +34,8 @@ def test_real_file_label_counts(real) -> None:
     assert Counter(r.labels["MQ"] for r in real) == {0: 936 + 3, 1: 74 + 6, 2: 66}  # Coherence & Consistency
     first = real[0]
     assert first.pair_id == "mjbench-video/0"
-    assert first.video_1.path == str(MJ.resolve() / "test" / "0_0.mp4")
-    assert first.video_2.path == str(MJ.resolve() / "test" / "0_1.mp4")
+    assert first.video_1.path == str(mjbench_root.resolve() / "test" / "0_0.mp4")
+    assert first.video_2.path == str(mjbench_root.resolve() / "test" / "0_1.mp4")
     assert [(d.key, d.name) for d in first.dimensions] == [
         ("TA", "Alignment"),
         ("VQ", "Fineness"),
@@ -46,11 +44,13 @@ def test_real_file_label_counts(real) -> None:
     assert first.meta["category_preference"]["Safety"] == "Same"
 
 
-def test_real_file_missing_videos_are_reported(real) -> None:
-    report = validate_dataset(real, data_root=MJ)
+def test_real_file_missing_videos_are_reported(real, mjbench_root: Path) -> None:
+    report = validate_dataset(real, data_root=mjbench_root)
     assert report.counts == {MISSING_VIDEO: 2170}
     assert any("test does not exist" in hint for hint in report.hints)
-    assert str(report.problems[0]).startswith(f"{MJ.resolve() / 'test.json'}, row 1: missing video: video_1 not found")
+    assert str(report.problems[0]).startswith(
+        f"{mjbench_root.resolve() / 'test.json'}, row 1: missing video: video_1 not found"
+    )
     assert "mjbench-video" in report.summary() and "missing video: 2170" in report.summary()
 
 

@@ -6,7 +6,6 @@ import argparse
 import csv
 import itertools
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from vr_env.data.synthetic import (
     initial_view_stats,
     labels_from_defects,
     make_pair,
-    overall_label,
 )
 from vr_env.data.synthetic_render import (
     BACKGROUNDS,
@@ -35,6 +33,7 @@ from vr_env.data.synthetic_render import (
     ProceduralClip,
     Scene,
 )
+from vr_env.protocol.labels import overall_from_dimensions
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +57,8 @@ def test_registered_with_defaults() -> None:
     assert record.prompt.startswith(("A ", "An ")) and "moves from" in record.prompt
 
 
-def test_generation_is_fast() -> None:
-    start = time.perf_counter()
+def test_default_benchmark_has_512_pairs() -> None:
     assert len(load_dataset("synthetic")) == 512
-    assert time.perf_counter() - start < 1.5  # about 0.2 s measured
-
-
-def test_render_is_fast(default_dataset: SyntheticDataset) -> None:
-    clip = default_dataset[0].video_1.clip
-    positions = candidate_frame_indices(96, 48)[initial_positions(48)]
-    best = min(_timed(lambda: clip.render(np.concatenate([positions, positions + 1]))) for _ in range(5))
-    assert best < 0.05  # 8 frames; a few ms measured
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def test_bad_options_raise_dataset_error() -> None:
@@ -148,9 +132,9 @@ def test_labels_agree_with_drawn_defects(default_dataset: SyntheticDataset) -> N
 
 
 def test_overall_rule_examples() -> None:
-    assert overall_label({"TA": 1, "VQ": 2, "MQ": 0}) == 0
-    assert overall_label({"TA": 1, "VQ": 1, "MQ": 2}) == 1
-    assert overall_label({"TA": 0, "VQ": 0, "MQ": 2}) == 2
+    assert overall_from_dimensions({"TA": 1, "VQ": 2, "MQ": 0}) == 0
+    assert overall_from_dimensions({"TA": 1, "VQ": 1, "MQ": 2}) == 1
+    assert overall_from_dimensions({"TA": 0, "VQ": 0, "MQ": 2}) == 2
     noise = Defect("noise", 1, 0, 10)
     assert labels_from_defects([noise], []) == {"TA": 0, "VQ": 2, "MQ": 0, "OA": 2}
 

@@ -14,8 +14,7 @@ import pytest
 
 from vr_env.commands import validate_data
 from vr_env.data.base import PairDataset
-from vr_env.data.records import Dimension, PairRecord, VideoRef
-from vr_env.data.validate import (
+from vr_env.data.problems import (
     BAD_DIMENSIONS,
     BAD_ROW,
     DUPLICATE_ID,
@@ -27,10 +26,9 @@ from vr_env.data.validate import (
     OUTSIDE_ROOT,
     UNREADABLE_VIDEO,
     Problem,
-    validate_dataset,
 )
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from vr_env.data.records import Dimension, PairRecord, VideoRef
+from vr_env.data.validate import validate_dataset
 
 
 class Clip:
@@ -108,10 +106,10 @@ def test_decode_uses_the_video_layer_and_reports_video_errors(root: Path, monkey
     assert "not a video" in report.problems[0]
 
 
-def test_decode_real_example_videos() -> None:
+def test_decode_real_example_videos(shared_data: Path) -> None:
     from vr_env.data.base import load_dataset
 
-    report = validate_dataset(load_dataset("videogen-reward", SHARED / "videogen-reward-example"), decode=True)
+    report = validate_dataset(load_dataset("videogen-reward", shared_data / "videogen-reward-example"), decode=True)
     assert report.ok, report.summary()
 
 
@@ -121,17 +119,18 @@ def run_cli(*argv: str) -> int:
     return validate_data.run(parser.parse_args(list(argv)))
 
 
-def test_cli_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert run_cli("--dataset", "videogen-reward", "--data-root", str(SHARED / "videogen-reward-example")) == 0
+def test_cli_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path, shared_data: Path) -> None:
+    assert run_cli("--dataset", "videogen-reward", "--data-root", str(shared_data / "videogen-reward-example")) == 0
     assert "OK" in capsys.readouterr().out
 
     assert (
-        run_cli("--dataset", "mjbench-video", "--data-root", str(SHARED / "mj-bench-video"), "--max-listed", "2") == 1
+        run_cli("--dataset", "mjbench-video", "--data-root", str(shared_data / "mj-bench-video"), "--max-listed", "2")
+        == 1
     )
     out = capsys.readouterr().out
     assert "missing video: 2170" in out and "and 2168 more" in out
 
-    assert run_cli("--dataset", "genai-bench", "--data-root", str(SHARED / "genai-bench-video"), "--json") == 1
+    assert run_cli("--dataset", "genai-bench", "--data-root", str(shared_data / "genai-bench-video"), "--json") == 1
     data = json.loads(capsys.readouterr().out)
     assert data["counts"] == {MISSING_VIDEO: 3778} and len(data["problems"]) == 3778
 
@@ -139,13 +138,13 @@ def test_cli_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     assert "does not exist" in capsys.readouterr().err
     assert run_cli("--dataset", "no-such-dataset") == 2
     assert "unknown dataset" in capsys.readouterr().err
-    assert run_cli("--dataset", "mjbench-video", "--data-root", str(SHARED / "mj-bench-video"), "--no-videos") == 0
+    assert run_cli("--dataset", "mjbench-video", "--data-root", str(shared_data / "mj-bench-video"), "--no-videos") == 0
 
 
-def test_cli_is_wired_into_vr_env_main(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_is_wired_into_vr_env_main(capsys: pytest.CaptureFixture[str], shared_data: Path) -> None:
     from vr_env import cli
 
-    root = str(SHARED / "videogen-reward-example")
+    root = str(shared_data / "videogen-reward-example")
     assert cli.main(["validate-data", "--dataset", "videogen-reward", "--data-root", root]) == 0
     assert cli.main(["validate-data", "--dataset", "videogen-rewardbench", "--data-root", root]) == 2
     capsys.readouterr()

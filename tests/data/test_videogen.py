@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 
 from vr_env.data.base import DatasetError, load_dataset
-from vr_env.data.validate import BAD_LABEL, BAD_ROW, BAD_VALUE, EMPTY_PROMPT, MISSING_FIELD, validate_dataset
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-EXAMPLE = SHARED / "videogen-reward-example"
+from vr_env.data.problems import BAD_LABEL, BAD_ROW, BAD_VALUE, EMPTY_PROMPT, MISSING_FIELD
+from vr_env.data.validate import validate_dataset
 
 BENCH_HEADER = ["path_A", "path_B", "A_model", "B_model", "prompt", "VQ", "MQ", "TA", "Overall",
                 "fps_A", "num_frames_A", "fps_B", "num_frames_B"]  # fmt: skip
@@ -39,15 +37,15 @@ def bench_row(i: int, **changes: object) -> list[object]:
     return [row[c] for c in BENCH_HEADER]
 
 
-def test_real_example_loads_two_pairs_with_labels_and_paths() -> None:
-    dataset = load_dataset("videogen-reward", EXAMPLE)
+def test_real_example_loads_two_pairs_with_labels_and_paths(videogen_example: Path) -> None:
+    dataset = load_dataset("videogen-reward", videogen_example)
     assert dataset.name == "videogen-reward"
     assert len(dataset) == 2 and dataset.problems == []
     first, second = dataset
     assert dict(first.labels) == {"TA": 1, "VQ": 2, "MQ": 2, "OA": None}
     assert dict(second.labels) == {"TA": 1, "VQ": 0, "MQ": 0, "OA": None}
-    assert first.video_1.path == str(EXAMPLE.resolve() / "videos" / "example_1_A.mp4")
-    assert first.video_2.path == str(EXAMPLE.resolve() / "videos" / "example_1_B.mp4")  # "./videos/..." style
+    assert first.video_1.path == str(videogen_example.resolve() / "videos" / "example_1_A.mp4")
+    assert first.video_2.path == str(videogen_example.resolve() / "videos" / "example_1_B.mp4")  # "./videos/..." style
     for record in dataset:
         for ref in (record.video_1, record.video_2):
             assert Path(ref.path).is_absolute() and Path(ref.path).is_file()
@@ -60,7 +58,7 @@ def test_real_example_loads_two_pairs_with_labels_and_paths() -> None:
     assert first.prompt.startswith("The camera remains still")
     assert [d.name for d in first.dimensions] == ["Text Alignment", "Visual Quality", "Motion Quality"]
     assert first.meta["source_row"] == 1 and first.meta["source_file"].endswith("example.csv")
-    assert validate_dataset(dataset, data_root=EXAMPLE).ok
+    assert validate_dataset(dataset, data_root=videogen_example).ok
 
 
 def test_training_csv_is_found_by_name_or_csv_kwarg(tmp_path: Path) -> None:

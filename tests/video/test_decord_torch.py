@@ -7,16 +7,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-CLIP = Path(__file__).resolve().parents[2].parent / "shared/data/videogen-reward-example/videos/example_1_A.mp4"
 
-
-def test_torch_matmul_survives_decord_backend() -> None:
+def test_torch_matmul_survives_decord_backend(videogen_example: Path) -> None:
+    clip = videogen_example / "videos" / "example_1_A.mp4"
     code = textwrap.dedent(
         f"""
         from vr_env.data.records import VideoRef
         from vr_env.video.source import FrameSource
         frames = FrameSource(backend="decord", cache_bytes=1 << 28).frames(
-            VideoRef({str(CLIP)!r}), [0, 5], frames_per_video=8, max_pixels=64 * 784)
+            VideoRef({str(clip)!r}), [0, 5], frames_per_video=8, max_pixels=64 * 784)
         import torch
         a = torch.randn(256, 256)
         for _ in range(20):

@@ -8,7 +8,6 @@ import pytest
 from vr_env.data.records import VideoRef
 from vr_env.video import FrameCache, FrameSource, backend_available
 
-VIDEOS = Path(__file__).resolve().parents[2].parent / "shared/data/videogen-reward-example/videos"
 CLIPS = {"example_1_A.mp4": 126, "example_1_B.mp4": 152, "example_2_A.mp4": 144, "example_2_B.mp4": 128}
 PATCH = 28 * 28
 
@@ -17,11 +16,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def videos() -> Path:
-    if not VIDEOS.is_dir():
-        pytest.fail(f"the real clips are expected at {VIDEOS} (../shared beside the repository)")
-    return VIDEOS
+@pytest.fixture
+def videos(videogen_example: Path) -> Path:
+    return videogen_example / "videos"
 
 
 @pytest.mark.parametrize("name", sorted(CLIPS))

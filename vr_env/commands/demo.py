@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_episode_picture(agent_name: str, seed: int, pairs: int, path: Path) -> dict[str, Any]:
     """Play one episode with ``agent_name`` and save what the judge saw as a contact sheet."""
-    from agents.registry import make_agent
+    from vr_env.agent_registry import make_agent
     from vr_env.env import VRJudgeEnv
     from vr_env.render import save_episode_sheet
 

@@ -16,6 +16,10 @@ from typing import Any
 from vr_env.commands.argtypes import positive_int
 
 HELP = "Evaluate an agent on a dataset: results.jsonl, metrics.json, report.md and plots in --out."
+#: Episodes a Hugging Face judge plays side by side by default (its turns are generated as one batch).
+HF_NUM_ENVS = 8
+#: Turn records of ``--save-records``, in the format SFT, rejection sampling and GRPO read.
+RECORDS_FILE = "records.jsonl"
 
 
 def key_value(text: str) -> tuple[str, Any]:
@@ -79,12 +83,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N pairs")
     parser.add_argument("--shuffle", action="store_true", help="take the pairs in a seeded random order")
     parser.add_argument("--swap-check", action="store_true", help="also judge every pair with the videos swapped")
-    parser.add_argument("--num-envs", type=positive_int, default=1, help="environments stepped side by side (1)")
+    parser.add_argument(
+        "--num-envs",
+        type=positive_int,
+        default=None,
+        help=f"episodes played side by side, one generation batch per turn ({HF_NUM_ENVS} for --agent hf, else 1)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="run seed: agents, episodes, --shuffle (0)")
     parser.add_argument("--out", required=True, type=Path, help="output folder; a rerun resumes into it")
     parser.add_argument("--overwrite", action="store_true", help="discard earlier results in --out")
     parser.add_argument("--retry-skipped", action="store_true", help="run pairs skipped earlier again")
     parser.add_argument("--save-turns", action="store_true", help="keep the agent's turn texts in results.jsonl")
+    parser.add_argument(
+        "--save-records",
+        action="store_true",
+        help=f"also append every episode's turn records (the trainers' input format, docs/vlm.md) to --out/{RECORDS_FILE}",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -104,11 +118,20 @@ def run(args: argparse.Namespace) -> int:
     agent_kwargs: dict[str, Any] = dict(args.agent_arg)
     if args.model is not None:
         agent_kwargs["model_path"] = args.model
+    if args.num_envs is None:
+        args.num_envs = HF_NUM_ENVS if args.agent == "hf" else 1
     if args.agent == "human" and args.num_envs > 1:
         print("eval: error: --agent human plays one episode at a time (--num-envs 1)", file=sys.stderr)
         return 2
     if args.agent == "human":
         agent_kwargs.setdefault("out_dir", str(Path(args.out) / "sheets"))
+    recorder = None
+    if args.save_records:
+        from agents.recorder import EpisodeRecorder
+
+        if args.overwrite:
+            (Path(args.out) / RECORDS_FILE).unlink(missing_ok=True)
+        recorder = EpisodeRecorder(Path(args.out) / RECORDS_FILE)
     try:
         metrics = evaluate(
             args.agent,
@@ -126,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             progress=not args.no_progress,
             command_args=_args_dict(args),
+            on_turn=recorder.on_turn if recorder is not None else None,
+            on_episode=recorder.on_episode if recorder is not None else None,
         )
     except (DatasetError, EvalConfigError, ValueError, TypeError) as exc:
         print(f"eval: error: {exc}", file=sys.stderr)
@@ -136,5 +161,6 @@ def run(args: argparse.Namespace) -> int:
         f"{metrics['agent']} on {metrics['dataset']}: n={metrics['n']}, tau {pct(metrics['tau'])}, "
         f"diff {pct(metrics['diff'])} ({dims}){swap}; {metrics['skipped']} skipped"
     )
-    print(f"wrote {args.out}/results.jsonl, metrics.json, report.md")
+    records = f", {RECORDS_FILE}" if recorder is not None else ""
+    print(f"wrote {args.out}/results.jsonl, metrics.json, report.md{records}")
     return 0

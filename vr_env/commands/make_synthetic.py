@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vr_env.commands.argtypes import non_negative_int, positive_int
-from vr_env.data.records import DIMENSION_KEYS, LABEL_KEYS
+from vr_env.protocol.labels import DIMENSION_KEYS, LABEL_KEYS
 
 HELP = "Export the synthetic benchmark as mp4 clips, a VideoGen-Reward CSV and labels.jsonl."
 

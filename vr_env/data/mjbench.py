@@ -16,6 +16,7 @@ from typing import Any
 
 from vr_env.data.base import PairDataset, register_dataset
 from vr_env.data.paths import VideoResolver, find_label_file, require_data_root, resolve_subdir
+from vr_env.data.problems import BAD_VALUE, MISSING_FIELD, RowError
 from vr_env.data.records import Dimension, PairRecord, VideoRef
 from vr_env.data.rows import (
     SourceRow,
@@ -27,7 +28,6 @@ from vr_env.data.rows import (
     source_meta,
     text_field,
 )
-from vr_env.data.validate import BAD_VALUE, MISSING_FIELD, RowError
 
 DATASET = "mjbench-video"
 MJ_LABELS = {"video 1 better": 1, "video 2 better": 2, "same": 0, "hard to judge": 0}

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vr_env.data.base import DatasetError
-from vr_env.data.validate import BAD_PATH, OUTSIDE_ROOT, RowError
+from vr_env.data.problems import BAD_PATH, OUTSIDE_ROOT, RowError
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 

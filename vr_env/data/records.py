@@ -1,6 +1,7 @@
 """The one record type every dataset produces: a prompt, two video references and labels.
 
-Labels use the protocol's convention: ``1`` = video 1 better, ``2`` = video 2 better, ``0`` = tie,
+Label keys and values are the protocol's (:mod:`vr_env.protocol.labels`, re-exported here with
+:class:`~vr_env.video.ref.VideoRef` for dataset code). Labels use the protocol's convention: ``1`` = video 1 better, ``2`` = video 2 better, ``0`` = tie,
 ``None`` = not labelled by this dataset (e.g. GenAI-Bench has only an overall vote).
 """
 
@@ -8,73 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-import numpy as np
-
-#: The judged keys, in protocol order. ``OA`` is the overall preference.
-DIMENSION_KEYS: tuple[str, ...] = ("TA", "VQ", "MQ")
-LABEL_KEYS: tuple[str, ...] = (*DIMENSION_KEYS, "OA")
-LABEL_VALUES: tuple[int, ...] = (0, 1, 2)
-
-
-@runtime_checkable
-class SyntheticClip(Protocol):
-    """A video that is rendered in memory instead of decoded from a file."""
-
-    num_frames: int
-    fps: float
-    height: int
-    width: int
-
-    def render(self, frame_indices: np.ndarray) -> np.ndarray:
-        """Return uint8 frames of shape ``(len(frame_indices), height, width, 3)``."""
-        ...
-
-
-@dataclass(frozen=True)
-class Dimension:
-    """One judged dimension: its protocol key, the dataset's name for it and an explanation."""
-
-    key: str
-    name: str
-    explanation: str
-
-
-#: Dimension names used by the paper's main training data (VideoGen-Reward).
-VIDEOGEN_DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension(
-        "TA", "Text Alignment", "How well the video matches the text prompt: objects, attributes, actions, counts."
-    ),
-    Dimension("VQ", "Visual Quality", "Per-frame image quality: sharpness, noise, artifacts, aesthetics."),
-    Dimension("MQ", "Motion Quality", "Temporal quality: smooth and plausible motion, no jitter, freezes or jumps."),
+from vr_env.protocol.labels import (
+    DIMENSION_KEYS,
+    LABEL_KEYS,
+    LABEL_VALUES,
+    VIDEOGEN_DIMENSIONS,
+    Dimension,
+    swap_label,
 )
+from vr_env.video.ref import SyntheticClip, VideoRef
 
-
-@dataclass(frozen=True)
-class VideoRef:
-    """Where one video comes from.
-
-    ``path`` is an absolute file path for real videos, or a ``synthetic:...`` name when ``clip`` is
-    set. ``fps`` and ``num_frames`` are metadata from the dataset row when known.
-    """
-
-    path: str
-    fps: float | None = None
-    num_frames: int | None = None
-    model: str | None = None
-    clip: SyntheticClip | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def is_synthetic(self) -> bool:
-        return self.clip is not None
-
-
-def swap_label(value: int | None) -> int | None:
-    """Label of the same judgement after exchanging video 1 and video 2."""
-    if value is None or value == 0:
-        return value
-    return 3 - value
+__all__ = [
+    "DIMENSION_KEYS",
+    "LABEL_KEYS",
+    "LABEL_VALUES",
+    "VIDEOGEN_DIMENSIONS",
+    "Dimension",
+    "PairRecord",
+    "SyntheticClip",
+    "VideoRef",
+    "swap_label",
+]
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vr_env.data.base import DatasetError, PairDataset
-from vr_env.data.records import PairRecord
-from vr_env.data.validate import (
+from vr_env.data.problems import (
     BAD_LABEL,
     BAD_ROW,
     BAD_VALUE,
@@ -24,6 +23,7 @@ from vr_env.data.validate import (
     ProblemLog,
     RowError,
 )
+from vr_env.data.records import PairRecord
 
 #: Words accepted for a label (compared lower-cased with runs of spaces collapsed).
 LABEL_WORDS: Mapping[str, int] = {

@@ -32,6 +32,8 @@ from vr_env.data.synthetic_render import (
     Scene,
     window_length,
 )
+from vr_env.protocol.frames import ProtocolSpec
+from vr_env.protocol.labels import overall_from_dimensions
 from vr_env.video.sampling import uniform_indices
 
 #: Minimum gap in raw frames between two defect windows of one video (when there is room).
@@ -129,12 +131,9 @@ def candidate_frame_indices(num_frames: int, frames_per_video: int) -> np.ndarra
 
 
 def initial_positions(frames_per_video: int, per_video: int = 4) -> np.ndarray:
-    """0-based candidate positions of the initial frames of one video (``vr_env.tools.initial_frame_ids``)."""
-    from vr_env.config import EnvConfig
-    from vr_env.tools import initial_frame_ids
-
-    ids = initial_frame_ids(EnvConfig(frames_per_video=frames_per_video, initial_frames=2 * per_video))
-    return np.asarray(ids[:per_video], dtype=np.int64) - 1
+    """0-based candidate positions of the initial frames of one video (:meth:`ProtocolSpec.initial_positions`)."""
+    spec = ProtocolSpec(frames_per_video=frames_per_video, initial_frames=2 * per_video)
+    return np.asarray(spec.initial_positions(), dtype=np.int64)
 
 
 # -- drawing ---------------------------------------------------------------------------------------
@@ -207,18 +206,12 @@ def compare_severity(severity_1: int, severity_2: int) -> int:
     return 0 if severity_1 == severity_2 else (1 if severity_1 < severity_2 else 2)
 
 
-def overall_label(labels: Mapping[str, int | None]) -> int:
-    """OA rule: dimensions won by video 1 minus those won by video 2; > 0 -> 1, < 0 -> 2, 0 -> tie."""
-    margin = sum(labels.get(d) == 1 for d in DIMENSION_KEYS) - sum(labels.get(d) == 2 for d in DIMENSION_KEYS)
-    return 0 if margin == 0 else (1 if margin > 0 else 2)
-
-
 def labels_from_defects(
     defects_1: Iterable[Defect | Mapping[str, Any]], defects_2: Iterable[Defect | Mapping[str, Any]]
 ) -> dict[str, int]:
     s1, s2 = severity_by_dimension(defects_1), severity_by_dimension(defects_2)
     labels = {d: compare_severity(s1[d], s2[d]) for d in DIMENSION_KEYS}
-    return {**labels, "OA": overall_label(labels)}
+    return {**labels, "OA": overall_from_dimensions(labels)}
 
 
 # -- records ----------------------------------------------------------------------------------------
@@ -349,6 +342,5 @@ __all__ = [
     "labels_from_defects",
     "load_synthetic",
     "make_pair",
-    "overall_label",
     "synthetic_config",
 ]

@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+from vr_env.eval.jobs import select_pairs
 from vr_env.eval.metrics import compute_metrics, reference_rows
 from vr_env.eval.report import render_report, write_report
-from vr_env.eval.runner import EvalConfigError, ResultsFile, evaluate, select_pairs
+from vr_env.eval.results import EvalConfigError, ResultsFile
+from vr_env.eval.runner import evaluate
 
 __all__ = [
     "EvalConfigError",

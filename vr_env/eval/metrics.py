@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from vr_env.data.records import DIMENSION_KEYS, LABEL_KEYS, swap_label
+from vr_env.protocol.labels import DIMENSION_KEYS, LABEL_KEYS, swap_label
 
 Row = Mapping[str, Any]
 Answer = Mapping[str, Any] | None

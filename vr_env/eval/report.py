@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vr_env.data.records import DIMENSION_KEYS
+from vr_env.protocol.labels import DIMENSION_KEYS
 
 
 def pct(value: float | None) -> str:

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from vr_env.data.records import LABEL_KEYS
+from vr_env.protocol.labels import LABEL_KEYS
 
 TOOL_NAME = "select_frames"
 TOOL_ARGUMENT = "target_frames"

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 
 from vr_env.config import EnvConfig
-from vr_env.data.records import PairRecord
+from vr_env.protocol.labels import Dimension
 from vr_env.protocol.parsing import TOOL_ARGUMENT, TOOL_NAME
 
 
@@ -72,16 +72,15 @@ def system_prompt(config: EnvConfig) -> str:
 
 def frame_label(frame_id: int, config: EnvConfig) -> str:
     """How a frame is named next to its image, e.g. ``Frame 55 (video 2, #7):``."""
-    video = 1 if frame_id <= config.frames_per_video else 2
-    local = frame_id - (video - 1) * config.frames_per_video
-    return f"Frame {frame_id} (video {video}, #{local}):"
+    video, position = config.protocol.locate(frame_id)
+    return f"Frame {frame_id} (video {video}, #{position + 1}):"
 
 
-def initial_user_text(record: PairRecord, config: EnvConfig) -> str:
+def initial_user_text(prompt: str, dimensions: Sequence[Dimension], config: EnvConfig) -> str:
     """The first user turn's text, before the initial frames."""
-    dims = "\n".join(f"- {d.key} ({d.name}): {d.explanation}" for d in record.dimensions)
+    dims = "\n".join(f"- {d.key} ({d.name}): {d.explanation}" for d in dimensions)
     return (
-        f"Text prompt: {record.prompt}\n\n"
+        f"Text prompt: {prompt}\n\n"
         f"Dimensions:\n{dims}\n- OA (Overall): your overall preference.\n\n"
         f"There are {config.total_frames} frames numbered 1-{config.total_frames}. "
         f"Here are {config.initial_frames} evenly spaced frames:"

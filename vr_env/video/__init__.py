@@ -6,6 +6,7 @@ See docs/video.md. Decoding libraries (decord, PyAV) are imported only when a vi
 from vr_env.video.backends import AUTO_BACKEND_ORDER, Backend, VideoReader, backend_available, get_backend
 from vr_env.video.cache import FrameCache, shared_frame_cache
 from vr_env.video.errors import VideoError
+from vr_env.video.ref import SyntheticClip, VideoRef
 from vr_env.video.resize import FACTOR, MAX_PIXELS, MIN_PIXELS, resize_frame, smart_resize
 from vr_env.video.sampling import check_positions, uniform_indices
 from vr_env.video.source import DEFAULT_STRATEGY, STRATEGIES, FrameSource
@@ -20,8 +21,10 @@ __all__ = [
     "Backend",
     "FrameCache",
     "FrameSource",
+    "SyntheticClip",
     "VideoError",
     "VideoReader",
+    "VideoRef",
     "backend_available",
     "check_positions",
     "get_backend",

@@ -7,10 +7,10 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from vr_env.data.records import VideoRef
 from vr_env.video.backends import Backend, VideoReader, get_backend
 from vr_env.video.cache import FrameCache, shared_frame_cache
 from vr_env.video.errors import VideoError, check_file
+from vr_env.video.ref import VideoRef
 from vr_env.video.resize import FACTOR, MIN_PIXELS, resize_frame, smart_resize
 from vr_env.video.sampling import check_positions, uniform_indices
 

@@ -1,8 +1,9 @@
 """Agents by name: ``make_agent("scanner", seed=0)``.
 
-Built-in names: ``random``, ``answer-now``, ``scanner`` (scripted baselines, :mod:`agents.baselines`),
-``human`` (a person at the terminal, :mod:`agents.human`) and ``hf`` (a Hugging Face VLM,
-``agents.hf.make_hf_agent``; needs ``model_path``). Anything else of the form ``module:attr`` (or
+One registry, extended without editing this package: a distribution declares agents in the
+``vr_env.agents`` entry-point group (``name = module:factory``); vr-env declares its own built-ins
+there too (``random``, ``answer-now``, ``scanner``, ``human``, ``hf``; see ``setup.py``).
+:func:`register_agent` adds one in-process. Anything else of the form ``module:attr`` (or
 ``path/to/file.py:attr``) loads a user's agent:
 
 - a class is instantiated with the keyword arguments;
@@ -23,67 +24,44 @@ import importlib
 import importlib.util
 import inspect
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from agents.base import Agent, as_agent
+from vr_env.agent import Agent, accepts_keyword, as_agent
+
+#: The entry-point group other packages use to add agents.
+ENTRY_POINT_GROUP = "vr_env.agents"
+
+_REGISTERED: dict[str, Callable[..., Any]] = {}
 
 
-def _random(**kw: Any) -> Agent:
-    from agents.baselines import RandomAgent
-
-    return RandomAgent(**kw)
-
-
-def _answer_now(**kw: Any) -> Agent:
-    from agents.baselines import AnswerNowAgent
-
-    kw.pop("seed", None)  # deterministic
-    return AnswerNowAgent(**kw)
+def register_agent(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``factory(**kwargs)`` available as agent ``name`` in this process."""
+    if ":" in name:
+        raise ValueError(f"agent names cannot contain ':' (that form loads module:attr), got {name!r}")
+    _REGISTERED[name] = factory
 
 
-def _scanner(**kw: Any) -> Agent:
-    from agents.baselines import ScannerAgent
-
-    return ScannerAgent(**kw)
-
-
-def _human(**kw: Any) -> Agent:
-    from agents.human import HumanAgent
-
-    kw.pop("seed", None)
-    return HumanAgent(**kw)
-
-
-def _hf(**kw: Any) -> Agent:
-    model_path = kw.pop("model_path", None) or kw.pop("model", None)
-    if not model_path:
-        raise ValueError("agent 'hf' needs a model: pass model_path=... (vr-env eval --model PATH)")
-    from agents.hf import make_hf_agent
-
-    return as_agent(make_hf_agent(model_path=model_path, **kw))
-
-
-BUILTIN_AGENTS: dict[str, Callable[..., Agent]] = {
-    "random": _random,
-    "answer-now": _answer_now,
-    "scanner": _scanner,
-    "human": _human,
-    "hf": _hf,
-}
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def agent_names() -> list[str]:
-    """The built-in agent names."""
-    return list(BUILTIN_AGENTS)
+    """Every agent name known here: entry points (built-ins included) and in-process registrations."""
+    return sorted({*_entry_points(), *_REGISTERED})
 
 
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
+def _factory(name: str) -> Callable[..., Any] | None:
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    ep = _entry_points().get(name)
+    if ep is None:
+        return None
     try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+        return ep.load()
+    except ImportError as exc:
+        raise ValueError(f"agent {name!r} ({ep.value}) cannot be imported: {exc}") from exc
 
 
 def _load(spec: str) -> Any:
@@ -112,19 +90,26 @@ def _load(spec: str) -> Any:
     return target
 
 
+def _build(target: Any, kwargs: dict[str, Any]) -> Agent:
+    seed = kwargs.pop("seed", None)
+    if seed is not None and accepts_keyword(target, "seed"):
+        kwargs["seed"] = seed
+    return as_agent(target(**kwargs))
+
+
 def make_agent(name: str, **kwargs: Any) -> Agent:
-    """A built-in agent by name, or a user's agent as ``module:attr`` (see the module docstring)."""
-    if name in BUILTIN_AGENTS:
-        return as_agent(BUILTIN_AGENTS[name](**kwargs))
+    """An agent by registered name, or a user's agent as ``module:attr`` (see the module docstring)."""
+    factory = _factory(name)
+    if factory is not None:
+        return _build(factory, dict(kwargs))
     if ":" not in name:
-        raise ValueError(f"unknown agent {name!r}; built-in agents: {', '.join(BUILTIN_AGENTS)}, or 'module:attr'")
+        known = ", ".join(agent_names()) or "none (is vr-env installed? pip install -e .)"
+        raise ValueError(f"unknown agent {name!r}; known agents: {known}; or give 'module:attr' / 'file.py:attr'")
     factory_call = name.endswith("()")
     target = _load(name[:-2] if factory_call else name)
-    seed = kwargs.pop("seed", None)
     if inspect.isclass(target) or factory_call:
-        if seed is not None and _accepts(target, "seed"):
-            kwargs["seed"] = seed
-        return as_agent(target(**kwargs))
+        return _build(target, dict(kwargs))
+    kwargs.pop("seed", None)
     if kwargs:
         raise TypeError(f"{name!r} is used as the agent itself and takes no options, got {sorted(kwargs)}")
     return as_agent(target)

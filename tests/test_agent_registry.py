@@ -10,13 +10,13 @@ import pytest
 
 from agents.baselines import AnswerNowAgent, RandomAgent, ScannerAgent
 from agents.human import HumanAgent
-from agents.registry import agent_names, make_agent
+from vr_env.agent_registry import ENTRY_POINT_GROUP, agent_names, make_agent, register_agent
 
 FINAL = "<Snapshot>-</Snapshot><Think>-</Think><Answer>TA=0, VQ=0, MQ=0, OA=0</Answer>"
 
 
 def test_builtin_names() -> None:
-    assert agent_names() == ["random", "answer-now", "scanner", "human", "hf"]
+    assert {"random", "answer-now", "scanner", "human", "hf"} <= set(agent_names())
     assert isinstance(make_agent("random", seed=3), RandomAgent) and make_agent("random", seed=3).seed == 3
     assert isinstance(make_agent("answer-now", seed=3), AnswerNowAgent)
     assert isinstance(make_agent("scanner"), ScannerAgent)
@@ -72,3 +72,24 @@ def build(bias=0):
         make_agent("my_judges:missing")
     with pytest.raises(ValueError, match="cannot import"):
         make_agent("no_such_module_xyz:thing")
+
+
+def test_other_packages_add_agents_through_the_entry_point_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A third-party distribution declares an agent in its metadata; no file of ours changes."""
+    (tmp_path / "third_party_judge.py").write_text(f"def make(seed=0):\n    return lambda obs: {FINAL!r}\n")
+    dist = tmp_path / "third_party_judge-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: third-party-judge\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nthird-party = third_party_judge:make\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "third-party" in agent_names()
+    assert make_agent("third-party", seed=1).act({}, {}) == FINAL
+
+
+def test_register_agent_in_process() -> None:
+    register_agent("always-tie-test", lambda: lambda obs: FINAL)
+    assert make_agent("always-tie-test", seed=3).act({}, {}) == FINAL
+    with pytest.raises(ValueError, match="cannot contain"):
+        register_agent("a:b", lambda: None)
