@@ -25,9 +25,11 @@ $(DEV_VENV)/.installed: setup.py
 run: $(RUN_VENV)/.installed
 	$(RUN_VENV)/bin/vr-env demo --out runs/demo
 
-# The suite runs on both cores; lint and types are part of it (CI runs exactly this).
+# The suite runs on both cores (one pytest worker each, one BLAS / torch thread per worker);
+# lint and types are part of it (CI runs exactly this).
 test: lint type
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(DEV_VENV)/bin/python -m pytest -q -n 2
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+		$(DEV_VENV)/bin/python -m pytest -q -n 2
 
 lint: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/ruff check .
