@@ -68,7 +68,12 @@ class ChatStyle:
     evicted_frame: str = _DEFAULT_TEXTS["evicted_frame"]
 
     def frame_text(self, which: Literal["shown_frame", "evicted_frame"], frame: FrameImage) -> str:
-        values = {"label": frame.label, "frame_id": frame.frame_id, "video": frame.video, "position": frame.position + 1}
+        values = {
+            "label": frame.label,
+            "frame_id": frame.frame_id,
+            "video": frame.video,
+            "position": frame.position + 1,
+        }
         return Template(getattr(self, which)).substitute(values)
 
 
@@ -124,9 +129,7 @@ def _is_initial(turn: ContextTurn) -> bool:
     return bool(turn.frames) and turn.tool_round is None
 
 
-def _frame_blocks(
-    turn: ContextTurn, style: ChatStyle, image_format: Literal["pil", "array"]
-) -> list[dict[str, Any]]:
+def _frame_blocks(turn: ContextTurn, style: ChatStyle, image_format: Literal["pil", "array"]) -> list[dict[str, Any]]:
     convert = _to_pil if image_format == "pil" else (lambda image: image)
     if turn.evicted:
         if style.eviction == "silent":

@@ -33,8 +33,8 @@ from vr_env.context import ChatStyle, Context, ContextTurn, FrameImage
 from vr_env.data.base import PairDataset, load_dataset
 from vr_env.data.records import LABEL_KEYS, PairRecord
 from vr_env.memory import MemoryWindow
-from vr_env.protocol.prompts import ProtocolTexts
 from vr_env.protocol.parsing import Answer, ParsedTurn, parse_turn
+from vr_env.protocol.prompts import ProtocolTexts
 from vr_env.render import frame_grid, letterbox
 from vr_env.rewards import EpisodeOutcome, Rubric
 from vr_env.spaces import TextSpace, observation_space

@@ -158,7 +158,9 @@ def initial_user_text(prompt: str, dimensions: Sequence[Dimension], config: EnvC
     return ProtocolTexts(config).user(prompt, dimensions)
 
 
-def tool_result_text(frame_ids: Sequence[int], round_index: int, calls_left: int, config: EnvConfig | None = None) -> str:
+def tool_result_text(
+    frame_ids: Sequence[int], round_index: int, calls_left: int, config: EnvConfig | None = None
+) -> str:
     """The user turn that carries a tool result's frames."""
     return ProtocolTexts(config or EnvConfig()).tool_result(frame_ids, round_index, calls_left)
 

@@ -19,12 +19,17 @@ vr_env.protocol.template.TemplateError: protocol template 'bad': text 'error' us
 from __future__ import annotations
 
 import functools
-import tomllib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 #: Placeholders every text may use: the protocol's numbers and the tool's names.
 COMMON_PLACEHOLDERS: frozenset[str] = frozenset(
@@ -65,13 +70,23 @@ def _spec(help: str, required: tuple[str, ...] = (), optional: tuple[str, ...] =
 TEXTS: dict[str, TextSpec] = {
     "system": _spec("the system prompt", ("tools",), ("example_call",)),
     "tools": _spec("the tool block inserted as $tools", ("tool_schema",)),
-    "tool_schema": _spec("the tool's JSON schema (must be valid JSON naming the tool and its argument)", ("tool_name", "tool_argument")),
+    "tool_schema": _spec(
+        "the tool's JSON schema (must be valid JSON naming the tool and its argument)", ("tool_name", "tool_argument")
+    ),
     "user": _spec("the first user turn's text", ("prompt", "dimensions")),
-    "dimension": _spec("one line of $dimensions (lines are joined by newlines)", ("name",), ("key", "explanation", "index")),
+    "dimension": _spec(
+        "one line of $dimensions (lines are joined by newlines)", ("name",), ("key", "explanation", "index")
+    ),
     "frame_label": _spec("a frame's label", ("frame_id",), ("video", "position")),
-    "shown_frame": _spec("text block before a shown image when frame labels are on", (), ("label", "frame_id", "video", "position")),
-    "evicted_frame": _spec("text left for an evicted image (eviction = text)", (), ("label", "frame_id", "video", "position")),
-    "tool_result": _spec("text of a tool result turn, before its images", (), ("frame_ids", "round", "calls_left", "calls_left_text")),
+    "shown_frame": _spec(
+        "text block before a shown image when frame labels are on", (), ("label", "frame_id", "video", "position")
+    ),
+    "evicted_frame": _spec(
+        "text left for an evicted image (eviction = text)", (), ("label", "frame_id", "video", "position")
+    ),
+    "tool_result": _spec(
+        "text of a tool result turn, before its images", (), ("frame_ids", "round", "calls_left", "calls_left_text")
+    ),
     "calls_left": _spec("$calls_left_text while calls remain", (), ("calls_left",)),
     "no_calls_left": _spec("$calls_left_text after the last call"),
     "error": _spec("the user turn answering a rejected turn", ("reason",), ("calls_left", "turns_left")),
@@ -178,7 +193,7 @@ class ProtocolTemplate:
         where = f"protocol template {self.name!r}"
         missing = [t for t in TEXTS if t not in self.texts]
         if missing:
-            raise TemplateError(f"{where}: missing text(s) {', '.join(missing)} (or set extends = \"default\")")
+            raise TemplateError(f'{where}: missing text(s) {", ".join(missing)} (or set extends = "default")')
         unknown = sorted(set(self.texts) - set(TEXTS))
         if unknown:
             raise TemplateError(f"{where}: unknown text(s) {', '.join(unknown)}; known: {', '.join(TEXTS)}")
@@ -199,25 +214,37 @@ class ProtocolTemplate:
             ) from None
 
     def uses(self, text_name: str, placeholder: str) -> bool:
-        return placeholder in Template(self.texts[text_name]).get_identifiers()
+        return placeholder in placeholders(self.texts[text_name])
+
+
+def placeholders(text: str) -> set[str]:
+    """The placeholder names ``text`` uses; raises ``ValueError`` at a ``$`` that starts none."""
+    names = set()
+    for match in Template.pattern.finditer(text):
+        if match.group("invalid") is not None:
+            raise ValueError(f"a '$' at character {match.start('invalid')} starts no placeholder")
+        name = match.group("named") or match.group("braced")
+        if name is not None:
+            names.add(name)
+    return names
 
 
 def _check_text(where: str, text_name: str, text: Any, spec: TextSpec) -> None:
     if not isinstance(text, str):
         raise TemplateError(f"{where}: text {text_name!r} must be a string, got {type(text).__name__}")
-    template = Template(text)
-    if not template.is_valid():
+    try:
+        used = placeholders(text)
+    except ValueError as exc:
+        raise TemplateError(f"{where}: text {text_name!r}: {exc} (write $$ for a literal '$')") from None
+    unknown = sorted(used - spec.allowed)
+    if unknown:
         raise TemplateError(
-            f"{where}: text {text_name!r} has a '$' that starts no placeholder (write $$ for a literal '$')"
-        )
-    used = set(template.get_identifiers())
-    for placeholder in sorted(used - spec.allowed):
-        raise TemplateError(
-            f"{where}: text {text_name!r} uses unknown placeholder ${placeholder}; it may use "
+            f"{where}: text {text_name!r} uses unknown placeholder ${unknown[0]}; it may use "
             f"{_listed(spec.required | spec.optional)} and the common ones ({_listed(COMMON_PLACEHOLDERS)})"
         )
-    for placeholder in sorted(spec.required - used):
-        raise TemplateError(f"{where}: text {text_name!r} must use placeholder ${placeholder} ({spec.help})")
+    missing = sorted(spec.required - used)
+    if missing:
+        raise TemplateError(f"{where}: text {text_name!r} must use placeholder ${missing[0]} ({spec.help})")
 
 
 #: Built-in templates by name.
