@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
-from vr_env.protocol.frames import INITIAL_FRAME_RULES, ProtocolSpec
+from vr_env.protocol.frames import INITIAL_FRAME_RULES, InitialFrameRule, ProtocolSpec
 from vr_env.protocol.template import TemplateError, load_template
 from vr_env.video.resize import FACTOR
 
@@ -103,18 +103,18 @@ class EnvConfig:
         default="default",
         metadata={"help": "every text the judge reads: a built-in template name (default) or a .toml file"},
     )
-    initial_frame_rule: str = field(
+    initial_frame_rule: InitialFrameRule = field(
         default="segment_centres",
         metadata={"help": "initial frames: segment_centres (7, 19, ..., 91) or stride_from_first (1, 13, ..., 85)"},
     )
     frame_labels: bool = field(default=True, metadata={"help": "a text label before every shown frame image"})
-    initial_frames_input: str = field(
+    initial_frames_input: Literal["images", "video"] = field(
         default="images", metadata={"help": "initial frames as separate images, or as one video input"}
     )
-    initial_frames_position: str = field(
+    initial_frames_position: Literal["after_text", "before_text"] = field(
         default="after_text", metadata={"help": "initial frames after the first user text, or before_text"}
     )
-    eviction: str = field(
+    eviction: Literal["text", "silent"] = field(
         default="text", metadata={"help": "an evicted image leaves the template's text, or disappears (silent)"}
     )
 
@@ -159,7 +159,7 @@ class EnvConfig:
             max_frames_per_call=self.max_frames_per_call,
             max_tool_calls=self.max_tool_calls,
             memory_window=self.memory_window,
-            initial_frame_rule=self.initial_frame_rule,  # type: ignore[arg-type]  (checked in __post_init__)
+            initial_frame_rule=self.initial_frame_rule,
         )
 
     @property

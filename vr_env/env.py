@@ -124,9 +124,9 @@ class VRJudgeEnv(gym.Env[dict, str]):
         self.texts = ProtocolTexts(self.config)
         self.chat_style = ChatStyle(
             frame_labels=bool(self.config.frame_labels),
-            initial_frames_input=self.config.initial_frames_input,  # type: ignore[arg-type]  (checked by EnvConfig)
-            initial_frames_position=self.config.initial_frames_position,  # type: ignore[arg-type]
-            eviction=self.config.eviction,  # type: ignore[arg-type]
+            initial_frames_input=self.config.initial_frames_input,
+            initial_frames_position=self.config.initial_frames_position,
+            eviction=self.config.eviction,
             shown_frame=self.texts.template.texts["shown_frame"],
             evicted_frame=self.texts.template.texts["evicted_frame"],
         )
