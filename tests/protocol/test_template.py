@@ -235,3 +235,11 @@ def test_protocol_flag_selects_the_template() -> None:
     kwargs = env_kwargs_from(args)
     assert kwargs["protocol_template"] == str(AUTHORS_STYLE) and kwargs["eviction"] == "silent"
     assert "protocol_template" not in env_kwargs_from(parser.parse_args([]))
+
+
+def test_docs_list_every_text_and_switch() -> None:
+    from vr_env.config import SWITCHES
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    for name in [*TEXTS, *SWITCHES]:
+        assert f"`{name}`" in page, name
