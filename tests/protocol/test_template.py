@@ -243,3 +243,23 @@ def test_docs_list_every_text_and_switch() -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
     for name in [*TEXTS, *SWITCHES]:
         assert f"`{name}`" in page, name
+
+
+def test_an_edited_template_file_does_not_resume_into_old_results(tmp_path: Path) -> None:
+    from vr_env.eval.results import EvalConfigError
+    from vr_env.eval.runner import evaluate
+
+    template = tmp_path / "mine.toml"
+    template.write_text('extends = "default"\n[texts]\nfinal = "Thanks."\n', encoding="utf-8")
+    kwargs = {"dataset": make_pairs(2), "protocol_template": str(template)}
+    run = {"limit": 1, "out_dir": tmp_path / "run", "plots": False, "progress": False}
+    evaluate("answer-now", kwargs, **run)
+    evaluate("answer-now", kwargs, **run)  # unchanged: resumes
+    template.write_text('extends = "default"\n[texts]\nfinal = "Thank you."\n', encoding="utf-8")
+    with pytest.raises(EvalConfigError, match="env"):
+        evaluate("answer-now", kwargs, **run)
+
+
+def test_a_file_that_is_not_toml_is_named(tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="not valid TOML"):
+        load_template(write(tmp_path, "[texts\nsystem = 1"))

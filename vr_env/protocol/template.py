@@ -19,6 +19,8 @@ vr_env.protocol.template.TemplateError: protocol template 'bad': text 'error' us
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -213,6 +215,12 @@ class ProtocolTemplate:
                 f"protocol template {self.name!r}: text {text_name!r} needs ${exc.args[0]}, which was not given"
             ) from None
 
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the texts and dimension overrides: two templates with one digest read the same."""
+        payload = json.dumps({"texts": dict(self.texts), "dimensions": self.dimensions}, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
     def uses(self, text_name: str, placeholder: str) -> bool:
         return placeholder in placeholders(self.texts[text_name])
 
@@ -285,13 +293,18 @@ def load_template(spec: str | ProtocolTemplate) -> ProtocolTemplate:
         )
     if not path.is_file():
         raise TemplateError(f"protocol template file {spec!r} does not exist")
-    return _load_file(str(path.resolve()), path.stat().st_mtime_ns)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"protocol template file {spec!r} is not UTF-8 text: {exc}") from None
+    return _parse_file(spec, text)
 
 
 @functools.lru_cache(maxsize=32)
-def _load_file(path: str, mtime_ns: int) -> ProtocolTemplate:
+def _parse_file(path: str, text: str) -> ProtocolTemplate:
+    """Parsed once per (path, content): an edited file is read afresh."""
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise TemplateError(f"protocol template file {path!r} is not valid TOML: {exc}") from None
     return template_from_mapping(data, repr(path))
