@@ -18,6 +18,7 @@ CORE = [
     "decord2>=3.4,<4",  # maintained fork of decord, same `import decord`
     "matplotlib>=3.8",
     "tqdm>=4.66",
+    "tomli>=1.1; python_version < '3.11'",  # protocol template files (tomllib from 3.11)
 ]
 TRAIN = [
     # torch and torchvision first-class pins: an unpinned install pulls a multi-GB CUDA build.

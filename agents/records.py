@@ -187,6 +187,8 @@ def turn_model_inputs(
         raise ValueError("no turns to build inputs for")
     if any(t.prompt_ids is None or t.completion_ids is None for t in turns):
         raise ValueError("turn records without token ids (hosted backend?) cannot be replayed")
+    if any(t.context.videos() for t in turns):
+        raise ValueError("turns whose initial frames were one video input cannot be replayed; train with images")
     tokenizer = getattr(processor, "tokenizer", processor)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     sequences = [list(t.prompt_ids or []) + list(t.completion_ids or []) for t in turns]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
-from vr_env.protocol.frames import ProtocolSpec
+from vr_env.protocol.frames import INITIAL_FRAME_RULES, InitialFrameRule, ProtocolSpec
+from vr_env.protocol.template import TemplateError, load_template
 from vr_env.video.resize import FACTOR
 
 #: Qwen-VL pixel unit: one FACTOR x FACTOR patch (2x2 merged 14-px patches).
@@ -68,6 +69,16 @@ def reward_weights(spec: str | RewardWeights | dict[str, Any] | None) -> RewardW
     raise TypeError(f"reward must be a preset name, a dict of weights or RewardWeights, got {type(spec).__name__}")
 
 
+#: The structural switches of the protocol and their values (the first is the default).
+SWITCHES: dict[str, tuple[Any, ...]] = {
+    "initial_frame_rule": INITIAL_FRAME_RULES,
+    "frame_labels": (True, False),
+    "initial_frames_input": ("images", "video"),
+    "initial_frames_position": ("after_text", "before_text"),
+    "eviction": ("text", "silent"),
+}
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     """Everything that shapes an episode. Defaults follow the paper (N = 96, 8 initial frames, ...)."""
@@ -87,9 +98,35 @@ class EnvConfig:
     max_action_length: int = 16384
     video_backend: str = "auto"
     reward: RewardWeights = field(default_factory=RewardWeights)
+    # Protocol framing (docs/protocol.md): the defaults are this package's own protocol.
+    protocol_template: str = field(
+        default="default",
+        metadata={"help": "every text the judge reads: a built-in template name (default) or a .toml file"},
+    )
+    initial_frame_rule: InitialFrameRule = field(
+        default="segment_centres",
+        metadata={"help": "initial frames: segment_centres (7, 19, ..., 91) or stride_from_first (1, 13, ..., 85)"},
+    )
+    frame_labels: bool = field(default=True, metadata={"help": "a text label before every shown frame image"})
+    initial_frames_input: Literal["images", "video"] = field(
+        default="images", metadata={"help": "initial frames as separate images, or as one video input"}
+    )
+    initial_frames_position: Literal["after_text", "before_text"] = field(
+        default="after_text", metadata={"help": "initial frames after the first user text, or before_text"}
+    )
+    eviction: Literal["text", "silent"] = field(
+        default="text", metadata={"help": "an evicted image leaves the template's text, or disappears (silent)"}
+    )
 
     def __post_init__(self) -> None:
         problems = []
+        for name, allowed in SWITCHES.items():
+            if getattr(self, name) not in allowed:
+                problems.append(f"{name} must be one of {', '.join(map(str, allowed))}, got {getattr(self, name)!r}")
+        try:
+            load_template(self.protocol_template)
+        except TemplateError as exc:
+            problems.append(str(exc))
         if self.frames_per_video < 1:
             problems.append(f"frames_per_video must be >= 1, got {self.frames_per_video}")
         if self.initial_frames < 2 or self.initial_frames % 2:
@@ -122,6 +159,7 @@ class EnvConfig:
             max_frames_per_call=self.max_frames_per_call,
             max_tool_calls=self.max_tool_calls,
             memory_window=self.memory_window,
+            initial_frame_rule=self.initial_frame_rule,
         )
 
     @property

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from string import Template
 from typing import Any, Literal
 
 import numpy as np
 
-from vr_env.protocol.prompts import EVICTED_IMAGE_TEXT
+from vr_env.protocol.template import builtin_template
 
 Role = Literal["system", "user", "assistant"]
 
@@ -48,11 +49,40 @@ class ContextTurn:
         return () if self.evicted else self.frames
 
 
+_DEFAULT_TEXTS = builtin_template("default").texts
+
+
+@dataclass(frozen=True)
+class ChatStyle:
+    """How :func:`to_chat_messages` renders frames (``EnvConfig`` switches; defaults = this package's protocol).
+
+    ``shown_frame`` / ``evicted_frame`` are the protocol template's texts of those names, filled with
+    ``label``, ``frame_id``, ``video`` and ``position`` (1-based).
+    """
+
+    frame_labels: bool = True
+    initial_frames_input: Literal["images", "video"] = "images"
+    initial_frames_position: Literal["after_text", "before_text"] = "after_text"
+    eviction: Literal["text", "silent"] = "text"
+    shown_frame: str = _DEFAULT_TEXTS["shown_frame"]
+    evicted_frame: str = _DEFAULT_TEXTS["evicted_frame"]
+
+    def frame_text(self, which: Literal["shown_frame", "evicted_frame"], frame: FrameImage) -> str:
+        values = {
+            "label": frame.label,
+            "frame_id": frame.frame_id,
+            "video": frame.video,
+            "position": frame.position + 1,
+        }
+        return Template(getattr(self, which)).substitute(values)
+
+
 @dataclass
 class Context:
-    """The ordered turns of one episode as the model sees them now."""
+    """The ordered turns of one episode as the model sees them now, and how they are rendered."""
 
     turns: list[ContextTurn] = field(default_factory=list)
+    style: ChatStyle = field(default_factory=ChatStyle)
 
     def __iter__(self) -> Iterator[ContextTurn]:
         return iter(self.turns)
@@ -68,11 +98,18 @@ class Context:
         return [f.frame_id for f in self.visible_frames()]
 
     def images(self) -> list[np.ndarray]:
-        """The visible images in the order :func:`to_chat_messages` places them."""
-        return [f.image for f in self.visible_frames()]
+        """The images of image blocks, in the order :func:`to_chat_messages` places them."""
+        video = self.style.initial_frames_input == "video"
+        return [f.image for t in self.turns if not (video and _is_initial(t)) for f in t.visible_frames]
+
+    def videos(self) -> list[list[np.ndarray]]:
+        """The frame lists of video blocks (the initial frames when they are one video input)."""
+        if self.style.initial_frames_input != "video":
+            return []
+        return [[f.image for f in t.visible_frames] for t in self.turns if _is_initial(t) and t.visible_frames]
 
     def copy(self) -> Context:
-        return Context(list(self.turns))
+        return Context(list(self.turns), self.style)
 
     def evict(self, keep: Any) -> None:
         """Mark turns evicted whose ``tool_round`` fails ``keep(tool_round)``."""
@@ -87,23 +124,46 @@ def _to_pil(image: np.ndarray) -> Any:
     return Image.fromarray(np.ascontiguousarray(image))
 
 
-def turn_content(turn: ContextTurn, image_format: Literal["pil", "array"] = "pil") -> list[dict[str, Any]]:
-    """Content blocks of one turn: its text, then each frame's label and image (or eviction text)."""
-    content: list[dict[str, Any]] = [{"type": "text", "text": turn.text}]
+def _is_initial(turn: ContextTurn) -> bool:
+    """The first user turn's frames: the only frames outside a tool round."""
+    return bool(turn.frames) and turn.tool_round is None
+
+
+def _frame_blocks(turn: ContextTurn, style: ChatStyle, image_format: Literal["pil", "array"]) -> list[dict[str, Any]]:
+    convert = _to_pil if image_format == "pil" else (lambda image: image)
+    if turn.evicted:
+        if style.eviction == "silent":
+            return []
+        texts = (style.frame_text("evicted_frame", f) for f in turn.frames)
+        return [{"type": "text", "text": t} for t in texts if t]
+    if style.initial_frames_input == "video" and _is_initial(turn):
+        return [{"type": "video", "video": [convert(f.image) for f in turn.frames]}]
+    blocks: list[dict[str, Any]] = []
     for frame in turn.frames:
-        if turn.evicted:
-            content.append({"type": "text", "text": f"\n{frame.label} {EVICTED_IMAGE_TEXT}"})
-        else:
-            image = _to_pil(frame.image) if image_format == "pil" else frame.image
-            content.append({"type": "text", "text": f"\n{frame.label}"})
-            content.append({"type": "image", "image": image})
-    return content
+        caption = style.frame_text("shown_frame", frame) if style.frame_labels else ""
+        if caption:
+            blocks.append({"type": "text", "text": caption})
+        blocks.append({"type": "image", "image": convert(frame.image)})
+    return blocks
+
+
+def turn_content(
+    turn: ContextTurn, image_format: Literal["pil", "array"] = "pil", style: ChatStyle | None = None
+) -> list[dict[str, Any]]:
+    """Content blocks of one turn: its text and its frames' blocks, placed as ``style`` says."""
+    style = style or ChatStyle()
+    text: list[dict[str, Any]] = [{"type": "text", "text": turn.text}] if turn.text or not turn.frames else []
+    frames = _frame_blocks(turn, style, image_format)
+    if _is_initial(turn) and style.initial_frames_position == "before_text":
+        return frames + text
+    return text + frames
 
 
 def to_chat_messages(context: Context, image_format: Literal["pil", "array"] = "pil") -> list[dict[str, Any]]:
     """Chat messages for Hugging Face processors: ``[{"role", "content": [blocks]}]``.
 
-    Every message's content is a list (text blocks and image blocks), which is what
-    ``processor.apply_chat_template`` and TRL's multimodal helpers expect.
+    Every message's content is a list of text, image and (when the initial frames are one video
+    input) video blocks, which is what ``processor.apply_chat_template`` and TRL's multimodal
+    helpers expect. A video block's ``video`` is the list of its frames.
     """
-    return [{"role": t.role, "content": turn_content(t, image_format)} for t in context.turns]
+    return [{"role": t.role, "content": turn_content(t, image_format, context.style)} for t in context.turns]

@@ -29,12 +29,12 @@ import gymnasium as gym
 import numpy as np
 
 from vr_env.config import EnvConfig, reward_weights
-from vr_env.context import Context, ContextTurn, FrameImage
+from vr_env.context import ChatStyle, Context, ContextTurn, FrameImage
 from vr_env.data.base import PairDataset, load_dataset
 from vr_env.data.records import LABEL_KEYS, PairRecord
 from vr_env.memory import MemoryWindow
-from vr_env.protocol import prompts
 from vr_env.protocol.parsing import Answer, ParsedTurn, parse_turn
+from vr_env.protocol.prompts import ProtocolTexts
 from vr_env.render import frame_grid, letterbox
 from vr_env.rewards import EpisodeOutcome, Rubric
 from vr_env.spaces import TextSpace, observation_space
@@ -121,7 +121,16 @@ class VRJudgeEnv(gym.Env[dict, str]):
         self.observation_space = observation_space(
             self.max_visible, self.config.observation_size, self.config.total_frames, MAX_OBSERVATION_TEXT
         )
-        self._system_prompt = prompts.system_prompt(self.config)
+        self.texts = ProtocolTexts(self.config)
+        self.chat_style = ChatStyle(
+            frame_labels=bool(self.config.frame_labels),
+            initial_frames_input=self.config.initial_frames_input,
+            initial_frames_position=self.config.initial_frames_position,
+            eviction=self.config.eviction,
+            shown_frame=self.texts.template.texts["shown_frame"],
+            evicted_frame=self.texts.template.texts["evicted_frame"],
+        )
+        self._system_prompt = self.texts.system()
         self._episode: Episode | None = None
 
     # ------------------------------------------------------------------ episode control
@@ -162,8 +171,9 @@ class VRJudgeEnv(gym.Env[dict, str]):
         context = Context(
             [
                 ContextTurn("system", self._system_prompt),
-                ContextTurn("user", prompts.initial_user_text(record.prompt, record.dimensions, self.config), frames),
-            ]
+                ContextTurn("user", self.texts.user(record.prompt, record.dimensions), frames),
+            ],
+            self.chat_style,
         )
         self._episode = Episode(record=record, pair_index=int(index), swapped=bool(swap), context=context)
         text = self._system_prompt + "\n\n" + context.turns[1].text
@@ -195,7 +205,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
         for reason in (invalid, env_error):
             if reason is not None:
                 calls_left, turns_left = cfg.max_tool_calls - ep.tool_rounds, cfg.max_turns - ep.turns
-                ep.context.turns.append(ContextTurn("user", prompts.error_text(reason, calls_left, turns_left)))
+                ep.context.turns.append(ContextTurn("user", self.texts.error(reason, calls_left, turns_left)))
         truncated = not terminated and ep.turns >= cfg.max_turns
         info_extra: dict[str, Any] = {
             "invalid_reason": invalid,
@@ -206,7 +216,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
             total, summary = self._finish(ep, terminated)
             reward += total
             info_extra.update(summary)
-            text = prompts.FINAL_TEXT if terminated else prompts.TRUNCATED_TEXT
+            text = self.texts.plain("final" if terminated else "truncated")
         else:
             text = ep.context.turns[-1].text
         return self._observation(text), float(reward), terminated, truncated, self._info(**info_extra)
@@ -214,23 +224,24 @@ class VRJudgeEnv(gym.Env[dict, str]):
     def _act(self, ep: Episode, parsed: ParsedTurn, length: int) -> tuple[bool, str | None, str | None]:
         """Carry out a parsed turn of ``length`` characters: ``(terminated, invalid_reason, env_error)``."""
         cfg = self.config
+        texts = self.texts
         if length > cfg.max_action_length:
-            return False, f"the turn has {length} characters; the limit is {cfg.max_action_length}", None
+            return False, texts.too_long(length), None
         if parsed.answer is not None and parsed.answer.kind == "final":
             if all(k in parsed.answer.values for k in LABEL_KEYS):
                 return True, None, None
-            return False, "the final answer is incomplete (" + "; ".join(parsed.answer.problems) + ")", None
+            return False, texts.incomplete_final(parsed.answer.problems), None
         if parsed.tool_call is None:
-            return False, "; ".join(parsed.format_problems) or "no answer and no tool call", None
+            return False, texts.bad_turn(parsed.format_problems), None
         if ep.tool_rounds >= cfg.max_tool_calls:
-            return False, "no tool calls left; give your final answer", None
-        selection = select_frames(parsed.tool_call, cfg)
+            return False, texts.plain("no_calls"), None
+        selection = select_frames(parsed.tool_call, cfg, texts)
         if selection.error is not None:
             return False, selection.error, None
         try:
             self._run_tool(ep, selection.frames)
         except VideoError as error:  # the data's fault, not the policy's: no penalty
-            return False, None, f"the selected frames could not be read ({error})"
+            return False, None, texts.frames_unreadable(error)
         return False, None, None
 
     def _finish(self, ep: Episode, terminated: bool) -> tuple[float, dict[str, Any]]:
@@ -264,7 +275,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
         ep.tool_rounds += 1
         ep.frames_fetched += len(frames)
         calls_left = self.config.max_tool_calls - ep.tool_rounds
-        text = prompts.tool_result_text(frame_ids, ep.tool_rounds, calls_left)
+        text = self.texts.tool_result(frame_ids, ep.tool_rounds, calls_left)
         ep.context.turns.append(ContextTurn("user", text, frames, tool_round=ep.tool_rounds))
         latest = ep.tool_rounds
         ep.context.evict(lambda r: self.window.is_visible(r, latest))
@@ -290,7 +301,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
         result = []
         for fid in frame_ids:
             video, position = self.config.protocol.locate(fid)
-            label = prompts.frame_label(fid, self.config)
+            label = self.texts.frame_label(fid)
             result.append(FrameImage(fid, video, position, label, images[fid]))
         return tuple(result)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from vr_env.config import EnvConfig
 from vr_env.protocol.parsing import ToolCall
-from vr_env.protocol.prompts import out_of_range_reason, too_many_reason
+from vr_env.protocol.prompts import ProtocolTexts
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,18 @@ class Selection:
     error: str | None = None
 
 
-def select_frames(call: ToolCall, config: EnvConfig) -> Selection:
-    """Validate a ``select_frames`` call."""
+def select_frames(call: ToolCall, config: EnvConfig, texts: ProtocolTexts | None = None) -> Selection:
+    """Validate a ``select_frames`` call; reasons are worded by ``texts`` (the config's template by default)."""
+    texts = texts or ProtocolTexts(config)
     if call.error is not None or call.frames is None:
-        return Selection(error=call.error or "the tool call could not be read")
+        return Selection(error=texts.bad_call(call.error or "the tool call could not be read"))
     frames = tuple(dict.fromkeys(call.frames))
     if not frames:
-        return Selection(error="no frames requested; list at least one frame number")
+        return Selection(error=texts.plain("no_frames"))
     n = config.total_frames
     bad = [f for f in frames if not 1 <= f <= n]
     if bad:
-        return Selection(error=out_of_range_reason(bad, n))
+        return Selection(error=texts.out_of_range(bad))
     if len(frames) > config.max_frames_per_call:
-        return Selection(error=too_many_reason(len(frames), config.max_frames_per_call))
+        return Selection(error=texts.too_many(len(frames)))
     return Selection(frames=frames)

@@ -62,6 +62,8 @@ def openai_messages(conversation: Conversation) -> list[dict[str, Any]]:
                     parts.append({"type": "text", "text": block["text"]})
             elif block["type"] == "image":
                 parts.append({"type": "image_url", "image_url": {"url": image_data_url(block["image"])}})
+            elif block["type"] == "video":
+                raise ValueError("the OpenAI-compatible backend sends images only; set initial_frames_input='images'")
         out.append({"role": "user", "content": parts})
     return out
 

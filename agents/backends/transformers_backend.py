@@ -40,6 +40,33 @@ def conversation_images(conversation: Conversation) -> list[Any]:
     return images
 
 
+def conversation_videos(conversation: Conversation) -> list[list[Any]]:
+    """The video payloads (each a list of frames) of a conversation, in order.
+
+    Video blocks appear when the env renders the initial frames as one video input
+    (``EnvConfig.initial_frames_input = "video"``); a video's frames must share one size.
+    """
+    videos: list[list[Any]] = []
+    for message in conversation:
+        content = message.get("content")
+        if isinstance(content, list):
+            videos.extend(list(block["video"]) for block in content if block.get("type") == "video")
+    for frames in videos:
+        sizes = {tuple(np.asarray(frame).shape[:2]) for frame in frames}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"a video input's frames differ in size {sorted(sizes)}: the two videos of this pair have different "
+                "resolutions; use initial_frames_input='images' for this dataset"
+            )
+    return videos
+
+
+def no_videos(conversation: Conversation, backend: str) -> None:
+    """Raise a clear error for a video block a backend cannot send."""
+    if conversation_videos(conversation):
+        raise ValueError(f"the {backend} backend sends images only; set initial_frames_input='images'")
+
+
 def _token_ids(tokenizer: Any, tokens: Sequence[str]) -> list[int]:
     """Ids of those ``tokens`` the tokenizer knows as single tokens."""
     vocab = tokenizer.get_vocab()
@@ -191,12 +218,19 @@ class TransformersBackend:
         """Left-padded model inputs (``input_ids``, ``attention_mask``, ``pixel_values``, ...) on the device."""
         texts = self.render(conversations)
         images = [image for c in conversations for image in conversation_images(c)]
+        videos = [video for c in conversations for video in conversation_videos(c)]
+        extra: dict[str, Any] = {}
+        if videos:
+            if getattr(self.processor, "video_processor", None) is None:
+                raise ValueError("this model's processor takes no video input; set initial_frames_input='images'")
+            extra["videos"] = videos
         batch = self.processor(
-            text=texts, images=images or None, padding=True, padding_side="left", return_tensors="pt"
+            text=texts, images=images or None, padding=True, padding_side="left", return_tensors="pt", **extra
         )
         batch = batch.to(self.device)
-        if "pixel_values" in batch:
-            batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
+        for key in ("pixel_values", "pixel_values_videos"):
+            if key in batch:
+                batch[key] = batch[key].to(self.model.dtype)
         return batch
 
     def _generation_config(self, settings: GenerationSettings) -> Any:

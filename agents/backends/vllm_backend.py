@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.backends.base import BackendUnavailableError, Conversation, Generation, GenerationSettings
-from agents.backends.transformers_backend import VISION_TOKENS, conversation_images
+from agents.backends.transformers_backend import VISION_TOKENS, conversation_images, no_videos
 
 
 def _import_vllm() -> Any:
@@ -87,6 +87,7 @@ class VLLMBackend:
         """vLLM prompt dicts: chat-template text plus the conversation's images."""
         out = []
         for conversation in conversations:
+            no_videos(conversation, "vLLM")
             text = self.processor.apply_chat_template(list(conversation), tokenize=False, add_generation_prompt=True)
             images = conversation_images(conversation)
             request: dict[str, Any] = {"prompt": text}

@@ -160,3 +160,45 @@ def test_unclosed_tool_call_is_still_read() -> None:
 
 def test_non_string_input_is_a_problem_not_a_crash() -> None:
     assert not parse_turn(None).format_ok  # type: ignore[arg-type]
+
+
+# Turns in the official format of the paper's appendix (tags, answer lines, call JSON on its own
+# lines), with our own contents; and the released code's <synthesis> spelling of <Snapshot>.
+OFFICIAL_CALL = (
+    "<Snapshot>Video 1: the dog stays sharp. Video 2: the fur smears in frame 60.</Snapshot>\n"
+    "<Think>The middle of video 2 may hide more artifacts; look closer.</Think>\n"
+    "<Recommend Answer>TA=1, VQ=1, MQ=0, OA=1, CF=2</Recommend Answer>\n"
+    '<tool_call>\n{"name": "select_frames", "arguments": {"target_frames": [12, 24, 60, 72]}}\n</tool_call>'
+)
+OFFICIAL_FINAL = (
+    "<Snapshot>Frame 72 confirms the smear.</Snapshot>\n<Think>Video 1 is better on quality.</Think>\n"
+    "<Answer>TA=1, VQ=1, MQ=0, OA=1</Answer>"
+)
+OFFICIAL_FINAL_SPELLED = (
+    "<snapshot>v2 flickers</snapshot><think>v1 wins</think><final answer>TA = 0, VQ = 1, MQ = 1, OA = 1</final answer>"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "values", "confidence", "frames"),
+    [
+        (OFFICIAL_CALL, "recommend", {"TA": 1, "VQ": 1, "MQ": 0, "OA": 1}, 2, (12, 24, 60, 72)),
+        (OFFICIAL_FINAL, "final", {"TA": 1, "VQ": 1, "MQ": 0, "OA": 1}, None, None),
+        (OFFICIAL_FINAL_SPELLED, "final", {"TA": 0, "VQ": 1, "MQ": 1, "OA": 1}, None, None),
+    ],
+)
+def test_official_format_samples_parse(text: str, kind: str, values: dict, confidence, frames) -> None:
+    for variant in (text, text.replace("<Snapshot>", "<synthesis>").replace("</Snapshot>", "</synthesis>")):
+        turn = parse_turn(variant)
+        assert turn.format_ok, turn.format_problems
+        assert turn.snapshot and turn.think
+        assert (turn.answer.kind, turn.answer.values, turn.answer.confidence) == (kind, values, confidence)
+        assert (turn.tool_call.frames if turn.tool_call else None) == frames
+
+
+def test_synthesis_is_read_as_snapshot() -> None:
+    turn = parse_turn(
+        "<synthesis>v1 sharper</synthesis>\n<think>enough</think>\n<recommend answer>TA=1, VQ=1, MQ=1, OA=1, CF=1"
+        '</recommend answer>\n<tool_call>{"name": "select_frames", "arguments": {"target_frames": [3]}}</tool_call>'
+    )
+    assert turn.format_ok and turn.snapshot == "v1 sharper" and turn.tool_call.frames == (3,)

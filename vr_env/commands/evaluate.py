@@ -54,11 +54,19 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="environment option (EnvConfig field), repeatable (e.g. frames_per_video=16)",
     )
+    parser.add_argument(
+        "--protocol",
+        default=None,
+        metavar="NAME_OR_PATH",
+        help="protocol template: a built-in name (default) or a .toml file (docs/protocol.md)",
+    )
 
 
 def env_kwargs_from(args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = dict(args.env_arg)
     kwargs.update(dataset=args.dataset, data_root=args.data_root)
+    if getattr(args, "protocol", None) is not None:
+        kwargs["protocol_template"] = args.protocol
     if args.dataset_arg:
         kwargs["dataset_kwargs"] = {**kwargs.get("dataset_kwargs", {}), **dict(args.dataset_arg)}
     return kwargs

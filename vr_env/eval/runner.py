@@ -101,6 +101,7 @@ def evaluate(
     label = agent_label(agent)
     env_config = envs[0].config.to_dict()
     env_config["dataset"] = dataset_name
+    env_config["protocol_sha256"] = envs[0].texts.template.digest  # a template file edited in place differs
     from vr_env import __version__
 
     config = {

@@ -10,11 +10,19 @@ initial-frame rule and the episode's limits; the environment hands it to agents 
 (96, (2, 6), 55)
 >>> spec.initial_frame_ids()
 (7, 19, 31, 43, 55, 67, 79, 91)
+>>> ProtocolSpec(initial_frame_rule="stride_from_first").initial_frame_ids()
+(1, 13, 25, 37, 49, 61, 73, 85)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+#: How the initial frames are chosen: centres of ``N_in/2`` equal segments of each video (ours), or
+#: every ``N // N_in``-th frame id from frame 1 over both videos (the authors' released code).
+InitialFrameRule = Literal["segment_centres", "stride_from_first"]
+INITIAL_FRAME_RULES: tuple[str, ...] = ("segment_centres", "stride_from_first")
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,13 @@ class ProtocolSpec:
     max_frames_per_call: int = 8
     max_tool_calls: int = 3
     memory_window: int = 1
+    initial_frame_rule: InitialFrameRule = "segment_centres"
+
+    def __post_init__(self) -> None:
+        if self.initial_frame_rule not in INITIAL_FRAME_RULES:
+            raise ValueError(
+                f"initial_frame_rule must be one of {', '.join(INITIAL_FRAME_RULES)}, got {self.initial_frame_rule!r}"
+            )
 
     @property
     def total_frames(self) -> int:
@@ -56,11 +71,21 @@ class ProtocolSpec:
         return position + 1 + (video - 1) * self.frames_per_video
 
     def initial_positions(self) -> tuple[int, ...]:
-        """Candidate positions of the initial frames of one video: centres of ``N_in/2`` equal segments."""
+        """Candidate positions of video 1's initial frames (``segment_centres``: centres of ``N_in/2`` segments)."""
+        if self.initial_frame_rule == "stride_from_first":
+            return tuple(p for v, p in map(self.locate, self.initial_frame_ids()) if v == 1)
         f, per_video = self.frames_per_video, self.initial_frames // 2
         return tuple(int((j + 0.5) * f / per_video) for j in range(per_video))
 
     def initial_frame_ids(self) -> tuple[int, ...]:
-        """The initial frames' ids: the same positions in video 1, then in video 2."""
+        """The initial frames' ids, in the order they are shown.
+
+        ``segment_centres``: the same positions in video 1, then in video 2 (7, 19, ..., 91 for N = 96).
+        ``stride_from_first``: ``1 + k * max(1, N // N_in)`` for ``k < N_in`` (1, 13, ..., 85 for N = 96),
+        which splits evenly between the videos when ``N_in`` divides ``N``.
+        """
+        if self.initial_frame_rule == "stride_from_first":
+            step = max(1, self.total_frames // self.initial_frames)
+            return tuple(1 + k * step for k in range(min(self.initial_frames, self.total_frames)))
         positions = self.initial_positions()
         return tuple(self.frame_id(1, p) for p in positions) + tuple(self.frame_id(2, p) for p in positions)

@@ -1,7 +1,7 @@
 """Tolerant parsing of one model turn. ``parse_turn`` never raises, whatever the string.
 
 Tags are matched case- and whitespace-insensitively; ``<Answer>`` and ``<Final Answer>`` both mean
-the final answer; answer keys may come in any order, separated by commas or spaces, with ``=`` or
+the final answer; ``<synthesis>`` (the released code's name) means ``<Snapshot>``; answer keys may come in any order, separated by commas or spaces, with ``=`` or
 ``:``. Only the LAST ``<tool_call>`` of a turn counts.
 
 >>> turn = parse_turn("<think>v1 sharper</think><answer>oa=1, TA = 1,VQ=1 ,MQ=0</answer>")
@@ -24,7 +24,8 @@ TOOL_NAME = "select_frames"
 TOOL_ARGUMENT = "target_frames"
 
 _FLAGS = re.IGNORECASE | re.DOTALL
-_SNAPSHOT = re.compile(r"<\s*snapshot\s*>(.*?)<\s*/\s*snapshot\s*>", _FLAGS)
+#: ``<synthesis>`` is what the authors' released code calls the paper's ``<Snapshot>``.
+_SNAPSHOT = re.compile(r"<\s*(?:snapshot|synthesis)\s*>(.*?)<\s*/\s*(?:snapshot|synthesis)\s*>", _FLAGS)
 _THINK = re.compile(r"<\s*think\s*>(.*?)<\s*/\s*think\s*>", _FLAGS)
 _RECOMMEND = re.compile(r"<\s*recommend(?:ed)?[\s_-]*answer\s*>(.*?)<\s*/\s*recommend(?:ed)?[\s_-]*answer\s*>", _FLAGS)
 _FINAL = re.compile(r"<\s*(?:final[\s_-]*)?answer\s*>(.*?)<\s*/\s*(?:final[\s_-]*)?answer\s*>", _FLAGS)
