@@ -89,6 +89,10 @@ class EnvConfig:
     reward: RewardWeights = field(default_factory=RewardWeights)
 
     def __post_init__(self) -> None:
+        from vr_env.config_types import type_problems
+
+        if wrong := type_problems(self):  # before the range checks, which would fail on a str
+            raise ValueError("invalid EnvConfig: " + "; ".join(wrong))
         problems = []
         if self.frames_per_video < 1:
             problems.append(f"frames_per_video must be >= 1, got {self.frames_per_video}")

@@ -179,15 +179,17 @@ class VRJudgeEnv(gym.Env[dict, str]):
         if not isinstance(action, str):
             raise TypeError(f"an action is one model turn as str, got {type(action).__name__}")
         cfg = self.config
-        ep.turns += 1
         too_long = len(action) > cfg.max_action_length
         kept = action[: cfg.max_action_length]
+        parsed = parse_turn(kept)  # never raises: every text gives a defined turn
+        ep.turns += 1
         ep.context.turns.append(ContextTurn("assistant", kept))
-        parsed = parse_turn(kept)
         ep.answers.append(parsed.answer)
         ep.turn_format_ok.append(parsed.format_ok and not too_long)
-
-        terminated, invalid, env_error = self._act(ep, parsed, len(action))
+        try:
+            terminated, invalid, env_error = self._act(ep, parsed, len(action))
+        except Exception as exc:  # a last guard: the turn is invalid, the episode stays consistent
+            terminated, invalid, env_error = False, f"the turn could not be carried out ({type(exc).__name__})", None
         reward = 0.0
         if invalid is not None:
             ep.invalid_turns += 1

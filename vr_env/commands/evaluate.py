@@ -108,18 +108,23 @@ def _args_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vr_env.commands.eval_checks import cpu_generation_note, limit_problem, model_problem, overwrite_hint
     from vr_env.data.base import DatasetError
     from vr_env.eval.report import pct
     from vr_env.eval.runner import EvalConfigError, evaluate
 
-    if args.limit is not None and args.limit < 0:
-        print(f"eval: error: --limit must be >= 0, got {args.limit}", file=sys.stderr)
-        return 2
     agent_kwargs: dict[str, Any] = dict(args.agent_arg)
+    problem = limit_problem(args.limit) or model_problem(args.model, agent_kwargs.get("backend"))
+    if problem is not None:
+        print(f"eval: error: {problem}", file=sys.stderr)
+        return 2
     if args.model is not None:
         agent_kwargs["model_path"] = args.model
     if args.num_envs is None:
         args.num_envs = HF_NUM_ENVS if args.agent == "hf" else 1
+    note = cpu_generation_note(args.agent, agent_kwargs)
+    if note is not None:
+        print(note, file=sys.stderr)
     if args.agent == "human" and args.num_envs > 1:
         print("eval: error: --agent human plays one episode at a time (--num-envs 1)", file=sys.stderr)
         return 2
@@ -152,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
             on_turn=recorder.on_turn if recorder is not None else None,
             on_episode=recorder.on_episode if recorder is not None else None,
         )
-    except (DatasetError, EvalConfigError, ValueError, TypeError) as exc:
+    except EvalConfigError as exc:
+        print(f"eval: error: {overwrite_hint(str(exc))}", file=sys.stderr)
+        return 2
+    except (DatasetError, ValueError, TypeError) as exc:
         print(f"eval: error: {exc}", file=sys.stderr)
         return 2
     dims = ", ".join(f"{d} {pct(v)}" for d, v in metrics["per_dimension"].items())

@@ -106,7 +106,9 @@ def error_text(reason: str, calls_left: int, turns_left: int) -> str:
 
 
 def out_of_range_reason(bad: Sequence[int], n: int) -> str:
-    listed = ", ".join(str(i) for i in list(bad)[:8])
+    listed = ", ".join(
+        str(i) if abs(i) < 10**12 else f"{'-' if i < 0 else ''}{str(abs(i))[:6]}..." for i in list(bad)[:8]
+    )
     return f"frame(s) {listed} do not exist; there are {n} frames numbered 1..{n}"
 
 
