@@ -138,3 +138,17 @@ def test_plots_without_oa_labels_or_with_one_bar_are_not_drawn(tmp_path: Path) -
     empty = {"agent": "a", "tau": None, "diff": None, "per_dimension": {}}
     assert plots.write_plots(empty, tmp_path / "x") == []
     assert json.dumps(metrics)  # the metrics stay plain data
+
+
+def test_turn_progress_prints_at_most_every_interval_and_chains() -> None:
+    import io
+
+    seen: list[int] = []
+    stream = io.StringIO()
+    progress = eval_checks.TurnProgress(every=0.0, then=seen.append, stream=stream)
+    for turn in range(3):
+        progress(turn)
+    assert seen == [0, 1, 2] and stream.getvalue().count("turns played") == 3
+    quiet = eval_checks.TurnProgress(every=3600.0, stream=stream)
+    quiet(0)
+    assert quiet.turns == 1 and stream.getvalue().count("turns played") == 3

@@ -98,3 +98,29 @@ def overwrite_hint(message: str) -> str:
     if "--overwrite" in message:
         return message
     return f"{message} (pass --overwrite to discard the earlier results, or choose another --out)"
+
+
+class TurnProgress:
+    """Per-turn progress on stderr for long episodes (``--agent hf``): a line every ``every`` seconds.
+
+    ``then`` is called with each turn too (e.g. a recorder's ``on_turn``).
+    """
+
+    def __init__(self, every: float = 5.0, then: Any | None = None, stream: Any | None = None) -> None:
+        import sys
+        import time
+
+        self._clock = time.monotonic
+        self.every, self.then, self.stream = every, then, stream or sys.stderr
+        self.turns = 0
+        self._start = self._last = self._clock()
+
+    def __call__(self, result: Any) -> None:
+        self.turns += 1
+        now = self._clock()
+        if now - self._last >= self.every:
+            self._last = now
+            rate = self.turns / max(now - self._start, 1e-9)
+            print(f"eval: {self.turns} turns played ({rate:.2f} turns/s)", file=self.stream, flush=True)
+        if self.then is not None:
+            self.then(result)

@@ -108,7 +108,13 @@ def _args_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vr_env.commands.eval_checks import cpu_generation_note, limit_problem, model_problem, overwrite_hint
+    from vr_env.commands.eval_checks import (
+        TurnProgress,
+        cpu_generation_note,
+        limit_problem,
+        model_problem,
+        overwrite_hint,
+    )
     from vr_env.data.base import DatasetError
     from vr_env.eval.report import pct
     from vr_env.eval.runner import EvalConfigError, evaluate
@@ -137,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
         if args.overwrite:
             (Path(args.out) / RECORDS_FILE).unlink(missing_ok=True)
         recorder = EpisodeRecorder(Path(args.out) / RECORDS_FILE)
+    on_turn = recorder.on_turn if recorder is not None else None
+    if args.agent == "hf" and not args.no_progress:  # long turns: show progress per turn, not only per episode
+        on_turn = TurnProgress(then=on_turn)
     try:
         metrics = evaluate(
             args.agent,
@@ -154,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             progress=not args.no_progress,
             command_args=_args_dict(args),
-            on_turn=recorder.on_turn if recorder is not None else None,
+            on_turn=on_turn,
             on_episode=recorder.on_episode if recorder is not None else None,
         )
     except EvalConfigError as exc:
