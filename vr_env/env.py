@@ -151,6 +151,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
             record = self.dataset[int(index)]
             if swap:
                 record = record.swapped()
+            self._pin_videos(record)  # before decoding, so a small cache cannot evict them mid-episode
             try:
                 frames = self._fetch(record, ids, self.config.initial_max_pixels)
                 break
@@ -261,6 +262,22 @@ class VRJudgeEnv(gym.Env[dict, str]):
         }
 
     # ------------------------------------------------------------------ internals
+    def _pin_videos(self, record: PairRecord) -> None:
+        """Keep the current pair's frames cached until the next reset, so an episode decodes each video once."""
+        pin = getattr(self.frame_source, "pin", None)
+        if pin is None:
+            return
+        previous = getattr(self, "_pinned", ())
+        self._pinned = tuple(pin(ref) for ref in (record.video_1, record.video_2))
+        for key in previous:
+            self.frame_source.unpin(key)
+
+    def close(self) -> None:
+        for key in getattr(self, "_pinned", ()):
+            self.frame_source.unpin(key)
+        self._pinned = ()
+        super().close()
+
     def _run_tool(self, ep: Episode, frame_ids: Sequence[int]) -> None:
         frames = self._fetch(ep.record, frame_ids, self.config.retrieved_max_pixels)
         ep.tool_rounds += 1

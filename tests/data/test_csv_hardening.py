@@ -15,8 +15,8 @@ import vr_env  # noqa: F401  (registers VRJudge-v0)
 from vr_env import cli
 from vr_env.data.base import PairDataset, load_dataset
 from vr_env.data.csv_records import FIELD_LIMIT, split_records
-from vr_env.data.records import PairRecord, VideoRef
 from vr_env.data.problems import BAD_ROW, DUPLICATE_PAIR
+from vr_env.data.records import PairRecord, VideoRef
 from vr_env.data.validate import validate_dataset
 
 HEADER = "prompt,video_1,video_2,OA\n"

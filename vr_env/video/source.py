@@ -109,6 +109,19 @@ class FrameSource:
                     reader.close()
         return [resized[idx] for idx in wanted]
 
+    def pin(self, ref: VideoRef) -> Hashable | None:
+        """Keep ``ref``'s frames in the cache until :meth:`unpin` with the returned key (see ``FrameCache.pin``)."""
+        try:
+            key = self._video_key(ref)
+        except VideoError:
+            return None  # a missing file: reading it will raise, there is nothing to keep
+        self.cache.pin(key)
+        return key
+
+    def unpin(self, key: Hashable | None) -> None:
+        if key is not None:
+            self.cache.unpin(key)
+
     # -- internals --------------------------------------------------------------------------------
 
     def _video_key(self, ref: VideoRef) -> Hashable:
