@@ -40,6 +40,9 @@ type: $(DEV_VENV)/.installed
 
 bench: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/env_step.py
+	$(DEV_VENV)/bin/python benchmarks/fuzz_step.py       # 200,000 actions, ~15 min on 2 busy cores
+	$(DEV_VENV)/bin/python benchmarks/cold_episode.py
+	$(DEV_VENV)/bin/python benchmarks/soak.py            # 2,000 episodes per backend, ~35 min on 2 busy cores
 
 clean:
 	rm -rf $(RUN_VENV) $(DEV_VENV) runs build *.egg-info

@@ -23,6 +23,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=24)
     args = parser.parse_args()
 
+    from vr_env.commands.extras import require_train_extra
+
+    require_train_extra("examples/04_tiny_vlm_rollouts.py")
     from agents.backends import GenerationSettings
     from agents.backends.transformers_backend import TransformersBackend
     from agents.rollout import RolloutEngine

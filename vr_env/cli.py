@@ -36,6 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an optional extra is missing: say which, and how to install it
+        from vr_env.commands.extras import missing_extra_message
+
+        message = missing_extra_message(exc, f"vr-env {args.command}")
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -119,6 +119,10 @@ class EnvConfig:
     )
 
     def __post_init__(self) -> None:
+        from vr_env.config_types import type_problems
+
+        if wrong := type_problems(self):  # before the range checks, which would fail on a str
+            raise ValueError("invalid EnvConfig: " + "; ".join(wrong))
         problems = []
         for name, allowed in SWITCHES.items():
             if getattr(self, name) not in allowed:

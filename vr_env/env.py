@@ -160,6 +160,7 @@ class VRJudgeEnv(gym.Env[dict, str]):
             record = self.dataset[int(index)]
             if swap:
                 record = record.swapped()
+            self._pin_videos(record)  # before decoding, so a small cache cannot evict them mid-episode
             try:
                 frames = self._fetch(record, ids, self.config.initial_max_pixels)
                 break
@@ -189,15 +190,17 @@ class VRJudgeEnv(gym.Env[dict, str]):
         if not isinstance(action, str):
             raise TypeError(f"an action is one model turn as str, got {type(action).__name__}")
         cfg = self.config
-        ep.turns += 1
         too_long = len(action) > cfg.max_action_length
         kept = action[: cfg.max_action_length]
+        parsed = parse_turn(kept)  # never raises: every text gives a defined turn
+        ep.turns += 1
         ep.context.turns.append(ContextTurn("assistant", kept))
-        parsed = parse_turn(kept)
         ep.answers.append(parsed.answer)
         ep.turn_format_ok.append(parsed.format_ok and not too_long)
-
-        terminated, invalid, env_error = self._act(ep, parsed, len(action))
+        try:
+            terminated, invalid, env_error = self._act(ep, parsed, len(action))
+        except Exception as exc:  # a last guard: the turn is invalid, the episode stays consistent
+            terminated, invalid, env_error = False, f"the turn could not be carried out ({type(exc).__name__})", None
         reward = 0.0
         if invalid is not None:
             ep.invalid_turns += 1
@@ -270,6 +273,22 @@ class VRJudgeEnv(gym.Env[dict, str]):
         }
 
     # ------------------------------------------------------------------ internals
+    def _pin_videos(self, record: PairRecord) -> None:
+        """Keep the current pair's frames cached until the next reset, so an episode decodes each video once."""
+        pin = getattr(self.frame_source, "pin", None)
+        if pin is None:
+            return
+        previous = getattr(self, "_pinned", ())
+        self._pinned = tuple(pin(ref) for ref in (record.video_1, record.video_2))
+        for key in previous:
+            self.frame_source.unpin(key)
+
+    def close(self) -> None:
+        for key in getattr(self, "_pinned", ()):
+            self.frame_source.unpin(key)
+        self._pinned = ()
+        super().close()
+
     def _run_tool(self, ep: Episode, frame_ids: Sequence[int]) -> None:
         frames = self._fetch(ep.record, frame_ids, self.config.retrieved_max_pixels)
         ep.tool_rounds += 1

@@ -16,8 +16,8 @@ Conversation = list[dict[str, Any]]
 class GenerationSettings:
     """How one turn is decoded. Defaults are the paper's rollout settings (spec section 2).
 
-    ``temperature_after_first`` (paper: 0.9) replaces ``temperature`` from the second turn on when
-    set; :meth:`for_turn` applies it. ``seed`` makes sampling reproducible where the backend allows.
+    ``temperature_after_first`` (paper: 0.9) replaces ``temperature`` from the second turn on;
+    :meth:`for_turn` applies it (``None`` keeps ``temperature`` on every turn). ``seed`` makes sampling reproducible where the backend allows.
     """
 
     temperature: float = 1.0
@@ -25,12 +25,14 @@ class GenerationSettings:
     top_k: int = 40
     max_new_tokens: int = 2048
     do_sample: bool = True
-    temperature_after_first: float | None = None
+    temperature_after_first: float | None = 0.9
     seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.do_sample and self.temperature <= 0:
             raise ValueError(f"sampling needs temperature > 0, got {self.temperature}")
+        if self.do_sample and self.temperature_after_first is not None and self.temperature_after_first <= 0:
+            raise ValueError(f"sampling needs temperature_after_first > 0, got {self.temperature_after_first}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1:
@@ -39,7 +41,14 @@ class GenerationSettings:
     @classmethod
     def greedy(cls, max_new_tokens: int = 2048) -> GenerationSettings:
         """Evaluation decoding: greedy, as in the paper."""
-        return cls(do_sample=False, temperature=1.0, top_p=1.0, top_k=0, max_new_tokens=max_new_tokens)
+        return cls(
+            do_sample=False,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            max_new_tokens=max_new_tokens,
+            temperature_after_first=None,
+        )
 
     @property
     def logprob_temperature(self) -> float:

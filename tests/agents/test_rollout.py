@@ -102,10 +102,23 @@ def test_memory_window_is_what_the_policy_saw(rollout: RolloutResult, tiny_backe
     assert len(third.frames) == 8 + 2 and len(second.frames) == 8 + 3
 
 
+def replay(backend: TransformersBackend, turns: list[Any]) -> list[Any]:
+    """Log-probs of the sampled ids, one forward pass per sampling temperature (each turn records its own)."""
+    out: list[Any] = [None] * len(turns)
+    for temperature in sorted({t.temperature for t in turns}):
+        index = [i for i, t in enumerate(turns) if t.temperature == temperature]
+        subset = [turns[i] for i in index]
+        inputs = turn_model_inputs(subset, backend.processor)
+        values = forward_logprobs(backend.model, inputs, [len(t.completion_ids) for t in subset], temperature)
+        for i, v in zip(index, values, strict=True):
+            out[i] = v
+    return out
+
+
 def test_logprobs_replay_with_one_forward_pass(rollout: RolloutResult, tiny_backend: TransformersBackend) -> None:
     turns = rollout.turns()
-    inputs = turn_model_inputs(turns, tiny_backend.processor)
-    replayed = forward_logprobs(tiny_backend.model, inputs, [len(t.completion_ids) for t in turns], temperature=1.0)
+    assert {t.temperature for t in turns} == {1.0, 0.9}  # the paper's 0.9 after the first turn
+    replayed = replay(tiny_backend, turns)
     for turn, values in zip(turns, replayed, strict=True):
         assert len(values) == len(turn.logprobs)
         np.testing.assert_allclose(values, turn.logprobs, atol=1e-5)
@@ -179,8 +192,7 @@ def test_qwen3_vl_records_replay(tiny_qwen3_backend: TransformersBackend, turns:
     result = engine.run([3])
     records = result.turns()
     assert [len(e.turns) for e in result.episodes] == [2, 3] and records[0].retokenized_exact is True
-    inputs = turn_model_inputs(records, tiny_qwen3_backend.processor)
-    replayed = forward_logprobs(tiny_qwen3_backend.model, inputs, [len(t.completion_ids) for t in records])
+    replayed = replay(tiny_qwen3_backend, records)
     for turn, values in zip(records, replayed, strict=True):
         np.testing.assert_allclose(values, turn.logprobs, atol=1e-5)
 

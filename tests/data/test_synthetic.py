@@ -346,16 +346,20 @@ def test_make_synthetic_export(tmp_path: Path) -> None:
         reader = csv.DictReader(handle)
         rows = list(reader)
         assert reader.fieldnames == [
-            "path_A", "path_B", "prompt", "VQ", "MQ", "TA", "fps_A", "num_frames_A", "fps_B", "num_frames_B",
+            "path_A", "path_B", "prompt", "VQ", "MQ", "TA", "Overall", "fps_A", "num_frames_A", "fps_B", "num_frames_B",
         ]  # fmt: skip
     expected = load_dataset("synthetic", n=3, seed=5)
     letters = {1: "A", 2: "B", 0: "same"}
     for row, record in zip(rows, expected, strict=True):
         assert row["path_A"] == f"videos/{record.pair_id}_A.mp4" and row["prompt"] == record.prompt
         assert {k: row[k] for k in ("TA", "VQ", "MQ")} == {k: letters[record.labels[k]] for k in ("TA", "VQ", "MQ")}
+        assert row["Overall"] == letters[record.labels["OA"]]
         assert float(row["fps_A"]) == 24.0 and float(row["num_frames_B"]) == 96
         with av.open(str(out / row["path_B"])) as container:
             assert sum(1 for _ in container.decode(video=0)) == 96
+    # the export is evaluable on OA from the command line: the videogen-reward loader reads Overall
+    exported = load_dataset("videogen-reward", out, csv="synthetic.csv")
+    assert [r.labels["OA"] for r in exported] == [r.labels["OA"] for r in expected]
     lines = [json.loads(line) for line in (out / "labels.jsonl").read_text().splitlines()]
     assert [line["pair_id"] for line in lines] == [r.pair_id for r in expected]
     for line, record in zip(lines, expected, strict=True):

@@ -145,7 +145,9 @@ def test_report_and_plots(rows: list[dict[str, Any]], tmp_path) -> None:
         "file not found",
     ):
         assert fragment in text
+    (tmp_path / "accuracy_by_length.png").write_bytes(b"stale")  # from an earlier run
     path = write_report(m, tmp_path)
-    assert path.read_text().count("![") == 3
-    for name in ("per_dimension.png", "accuracy_vs_tool_calls.png", "accuracy_by_length.png"):
+    assert path.read_text().count("![") == 2  # every video has the same length: no by-length plot
+    for name in ("per_dimension.png", "accuracy_vs_tool_calls.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "accuracy_by_length.png").exists()

@@ -116,18 +116,29 @@ def _args_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vr_env.commands.eval_checks import (
+        TurnProgress,
+        cpu_generation_note,
+        limit_problem,
+        model_problem,
+        overwrite_hint,
+    )
     from vr_env.data.base import DatasetError
     from vr_env.eval.report import pct
     from vr_env.eval.runner import EvalConfigError, evaluate
 
-    if args.limit is not None and args.limit < 0:
-        print(f"eval: error: --limit must be >= 0, got {args.limit}", file=sys.stderr)
-        return 2
     agent_kwargs: dict[str, Any] = dict(args.agent_arg)
+    problem = limit_problem(args.limit) or model_problem(args.model, agent_kwargs.get("backend"))
+    if problem is not None:
+        print(f"eval: error: {problem}", file=sys.stderr)
+        return 2
     if args.model is not None:
         agent_kwargs["model_path"] = args.model
     if args.num_envs is None:
         args.num_envs = HF_NUM_ENVS if args.agent == "hf" else 1
+    note = cpu_generation_note(args.agent, agent_kwargs)
+    if note is not None:
+        print(note, file=sys.stderr)
     if args.agent == "human" and args.num_envs > 1:
         print("eval: error: --agent human plays one episode at a time (--num-envs 1)", file=sys.stderr)
         return 2
@@ -140,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         if args.overwrite:
             (Path(args.out) / RECORDS_FILE).unlink(missing_ok=True)
         recorder = EpisodeRecorder(Path(args.out) / RECORDS_FILE)
+    on_turn = recorder.on_turn if recorder is not None else None
+    if args.agent == "hf" and not args.no_progress:  # long turns: show progress per turn, not only per episode
+        on_turn = TurnProgress(then=on_turn)
     try:
         metrics = evaluate(
             args.agent,
@@ -157,10 +171,13 @@ def run(args: argparse.Namespace) -> int:
             plots=not args.no_plots,
             progress=not args.no_progress,
             command_args=_args_dict(args),
-            on_turn=recorder.on_turn if recorder is not None else None,
+            on_turn=on_turn,
             on_episode=recorder.on_episode if recorder is not None else None,
         )
-    except (DatasetError, EvalConfigError, ValueError, TypeError) as exc:
+    except EvalConfigError as exc:
+        print(f"eval: error: {overwrite_hint(str(exc))}", file=sys.stderr)
+        return 2
+    except (DatasetError, ValueError, TypeError) as exc:
         print(f"eval: error: {exc}", file=sys.stderr)
         return 2
     dims = ", ".join(f"{d} {pct(v)}" for d, v in metrics["per_dimension"].items())

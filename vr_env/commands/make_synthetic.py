@@ -1,7 +1,9 @@
 """``vr-env make-synthetic``: export the synthetic benchmark as mp4 files plus label files.
 
 Writes ``DIR/videos/<pair_id>_A.mp4`` / ``_B.mp4``, ``DIR/synthetic.csv`` in the VideoGen-Reward
-training-CSV format (labels ``A`` / ``B`` / ``same``) and ``DIR/labels.jsonl`` (OA and defects).
+training-CSV format (labels ``A`` / ``B`` / ``same``, with the overall label in ``Overall`` so
+``--dataset videogen-reward`` scores OA) and ``DIR/labels.jsonl`` (OA and defects). Progress is
+printed to stderr every few seconds.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +25,10 @@ HELP = "Export the synthetic benchmark as mp4 clips, a VideoGen-Reward CSV and l
 
 #: Column order of the VideoGen-Reward training CSV.
 CSV_COLUMNS: tuple[str, ...] = (
-    "path_A", "path_B", "prompt", "VQ", "MQ", "TA", "fps_A", "num_frames_A", "fps_B", "num_frames_B",
+    "path_A", "path_B", "prompt", "VQ", "MQ", "TA", "Overall", "fps_A", "num_frames_A", "fps_B", "num_frames_B",
 )  # fmt: skip
+#: Seconds between progress lines.
+PROGRESS_EVERY = 2.0
 LETTERS: dict[int, str] = {1: "A", 2: "B", 0: "same"}
 
 
@@ -85,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
     dataset = SyntheticDataset(config)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     rows, lines = [], []
-    for record in dataset:
+    print(f"make-synthetic: writing {config.n} pairs ({2 * config.n} clips) to {out} ...", file=sys.stderr, flush=True)
+    last = time.monotonic()
+    for done, record in enumerate(dataset):
+        if time.monotonic() - last >= PROGRESS_EVERY:
+            print(f"make-synthetic: {done}/{config.n} pairs written", file=sys.stderr, flush=True)
+            last = time.monotonic()
         paths = {}
         for side, ref in (("A", record.video_1), ("B", record.video_2)):
             relative = f"videos/{record.pair_id}_{side}.mp4"
@@ -99,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 "path_B": paths["B"],
                 "prompt": record.prompt,
                 **{key: LETTERS[record.labels[key]] for key in DIMENSION_KEYS},  # type: ignore[index]
+                "Overall": LETTERS[record.labels["OA"]],  # type: ignore[index]
                 "fps_A": float(config.fps),
                 "num_frames_A": float(config.num_frames),
                 "fps_B": float(config.fps),

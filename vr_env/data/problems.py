@@ -29,6 +29,7 @@ EMPTY_PROMPT = "empty prompt"
 BAD_VALUE = "bad value"
 BAD_ROW = "bad row"
 DUPLICATE_ID = "duplicate id"
+DUPLICATE_PAIR = "duplicate pair"
 BAD_DIMENSIONS = "bad dimensions"
 NO_PAIRS = "no pairs"
 
@@ -130,6 +131,8 @@ class ValidationReport:
     skipped_rows: int = 0
     hints: list[str] = field(default_factory=list)
     decoded: bool = False
+    #: What was and was not checked, in words (printed by :meth:`summary`).
+    checks: str = ""
 
     @property
     def ok(self) -> bool:
@@ -149,6 +152,7 @@ class ValidationReport:
             "skipped_rows": self.skipped_rows,
             "videos": self.videos,
             "decoded": self.decoded,
+            "checks": self.checks,
             "problem_count": len(self.problems),
             "counts": self.counts,
             "hints": list(self.hints),
@@ -165,8 +169,10 @@ class ValidationReport:
             f"dataset {self.dataset}: {self.pairs} pairs, {self.videos} distinct videos"
             f"{' (decoded)' if self.decoded else ''}: {status}"
         ]
+        if self.checks:
+            lines.append(self.checks)
         if self.ok:
-            return lines[0]
+            return "\n".join(lines)
         lines.append(
             f"rows skipped at load: {self.skipped_rows}; loaded pairs with a problem: {self.bad_pairs} of {self.pairs}"
         )

@@ -3,7 +3,6 @@ field checks, and turning rows into records while collecting problems."""
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vr_env.data.base import DatasetError, PairDataset
+from vr_env.data.csv_records import split_records, swallowed_lines
 from vr_env.data.problems import (
     BAD_LABEL,
     BAD_ROW,
@@ -97,22 +97,28 @@ def read_table(path: Path) -> Table:
 
 
 def _read_csv(path: Path, delimiter: str) -> Table:
-    rows: list[SourceRow] = []
+    """Read a CSV / TSV file; oversized fields and unbalanced quotes become per-row errors (see :mod:`vr_env.data.csv_records`)."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, delimiter=delimiter)
-        columns = tuple(c.strip() for c in (reader.fieldnames or ()))
-        reader.fieldnames = list(columns)
-        line = reader.line_num + 1
-        for number, raw in enumerate(reader, start=1):
-            extra = raw.pop(None, None)  # type: ignore[call-overload]
-            if extra:
-                error = f"row has {len(columns) + len(extra)} fields, the header has {len(columns)}"
-                rows.append(SourceRow(number, line, None, error))
-            else:
-                rows.append(SourceRow(number, line, raw))
-            line = reader.line_num + 1
-    if not columns:
-        raise DatasetError(f"{path}: empty CSV file (no header row)")
+        text = handle.read()
+    records = split_records(text, delimiter)
+    header = next(records, None)
+    if header is None or header.fields is None:
+        why = header.error if header is not None else "no header row"
+        raise DatasetError(f"{path}: empty or unreadable CSV header ({why})")
+    columns = tuple(c.strip() for c in header.fields)
+    rows: list[SourceRow] = []
+    for number, record in enumerate(records, start=1):
+        if record.fields is None:
+            rows.append(SourceRow(number, record.line, None, record.error))
+        elif len(record.fields) > len(columns) or (
+            len(record.fields) < len(columns) and record.end_line > record.line
+        ):  # too many fields, or too few because a quote ran over lines
+            error = f"row has {len(record.fields)} fields, the header has {len(columns)}" + swallowed_lines(record)
+            rows.append(SourceRow(number, record.line, None, error))
+        else:
+            data: dict[str, Any] = dict.fromkeys(columns)
+            data.update(zip(columns, record.fields, strict=False))
+            rows.append(SourceRow(number, record.line, data))
     return Table(path, columns, rows)
 
 

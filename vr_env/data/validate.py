@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from vr_env.data.base import PairDataset
+from vr_env.data.container import check_container
 from vr_env.data.problems import (
     BAD_DIMENSIONS,
     BAD_PATH,
     DUPLICATE_ID,
+    DUPLICATE_PAIR,
     EMPTY_PROMPT,
     EMPTY_VIDEO,
     MISSING_VIDEO,
@@ -25,6 +27,11 @@ from vr_env.data.problems import (
     as_problem,
 )
 from vr_env.data.records import DIMENSION_KEYS, PairRecord, VideoRef
+
+
+def pair_key(record: PairRecord) -> tuple[str, frozenset[str]]:
+    """What makes two rows the same comparison: the prompt and the two videos, in either order."""
+    return " ".join(record.prompt.split()), frozenset((record.video_1.path, record.video_2.path))
 
 
 def validate_dataset(
@@ -50,10 +57,15 @@ def validate_dataset(
     problems = [as_problem(p) for p in dataset.problems]
     bad_pairs: set[str] = set()
     seen_ids: set[str] = set()
+    seen_pairs: dict[tuple[str, frozenset[str]], str] = {}
     users: dict[str, list[tuple[PairRecord, str]]] = defaultdict(list)
     for record in dataset:
         record_problems = list(_record_problems(record, seen_ids))
         seen_ids.add(record.pair_id)
+        earlier = seen_pairs.setdefault(pair_key(record), record.pair_id)
+        if earlier != record.pair_id:
+            detail = f"the same prompt and videos (in either order) as pair {earlier!r}"
+            record_problems.append(_about(record, DUPLICATE_PAIR, detail))
         for slot, ref in (("video_1", record.video_1), ("video_2", record.video_2)):
             if ref.is_synthetic:
                 if ref.clip is not None and int(getattr(ref.clip, "num_frames", 0)) <= 0:
@@ -67,11 +79,13 @@ def validate_dataset(
         problems.append(Problem(NO_PAIRS, "the dataset has no usable pairs"))
 
     missing_dirs: Counter[str] = Counter()
+    unrecognised: list[str] = []
     if check_videos:
         source, video_error = _frame_source(frame_source) if decode else (None, None)
         for path, refs in users.items():
             record, slot = refs[0]
-            kind, detail = _check_video(getattr(record, slot), root, trust_symlinks, source, video_error)
+            ref = getattr(record, slot)
+            kind, detail = _check_video(ref, root, trust_symlinks, source, video_error, unrecognised)
             if kind is None:
                 continue
             more = f" (referenced {len(refs)} times)" if len(refs) > 1 else ""
@@ -86,6 +100,20 @@ def validate_dataset(
     ]
     if len(missing_dirs) > 5:
         hints.append(f"... and {len(missing_dirs) - 5} more missing folders")
+    if unrecognised and not decode:
+        hints.append(
+            f"{len(unrecognised)} video(s) in a container this check does not recognise (e.g. {unrecognised[0]}): "
+            "only their existence and size were checked; --decode opens them"
+        )
+    if not check_videos:
+        checks = "videos not checked (--no-videos): rows only"
+    elif decode:
+        checks = "videos checked: path, existence, size, container header, and every video opened by the decoder"
+    else:
+        checks = (
+            "videos checked: path, existence, size and container header (mp4/mov box index, avi size, "
+            "mkv/webm/ogg/ts/flv signature); frames not decoded (--decode opens every video)"
+        )
     return ValidationReport(
         dataset=dataset.name,
         pairs=len(dataset),
@@ -95,6 +123,7 @@ def validate_dataset(
         skipped_rows=len(dataset.problems),
         hints=hints,
         decoded=bool(decode and check_videos),
+        checks=checks,
     )
 
 
@@ -136,6 +165,7 @@ def _check_video(
     trust_symlinks: bool,
     source: Any,
     video_error: type[BaseException] | None,
+    unrecognised: list[str],
 ) -> tuple[str | None, str]:
     path = ref.path
     file = Path(path)
@@ -155,6 +185,14 @@ def _check_video(
         return UNREADABLE_VIDEO, f"cannot be read: {path}: {exc}"
     if size == 0:
         return EMPTY_VIDEO, f"is an empty file: {path}"
+    try:
+        container, container_problem = check_container(file)
+    except OSError as exc:
+        return UNREADABLE_VIDEO, f"cannot be read: {path}: {exc}"
+    if container_problem is not None:
+        return UNREADABLE_VIDEO, f"{container} container {container_problem}: {path}"
+    if container is None:
+        unrecognised.append(path)
     if source is None or video_error is None:
         return None, ""
     try:

@@ -1,4 +1,9 @@
-"""Evaluation plots as PNG files, drawn with matplotlib's Agg canvas (no pyplot, no global state)."""
+"""Evaluation plots as PNG files, drawn with matplotlib's Agg canvas (no pyplot, no global state).
+
+A plot is written only when it shows something: a measure with no value (tau and diff when OA is
+not labelled) is left out rather than drawn as 0, and the by-tool-calls and by-length plots need
+at least two groups with a value. A plot from an earlier run that is not drawn now is removed.
+"""
 
 from __future__ import annotations
 
@@ -23,18 +28,37 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _pct(value: float | None) -> float:
-    return 0.0 if value is None else 100.0 * value
+    return float("nan") if value is None else 100.0 * value
+
+
+def per_dimension_groups(metrics: Mapping[str, Any]) -> list[str]:
+    """The measures the agent has a value for, of tau, diff, TA, VQ, MQ."""
+    per_dim = metrics.get("per_dimension") or {}
+    values = {"tau": metrics.get("tau"), "diff": metrics.get("diff"), **{d: per_dim.get(d) for d in ("TA", "VQ", "MQ")}}
+    return [name for name, value in values.items() if value is not None]
+
+
+def tool_call_groups(metrics: Mapping[str, Any]) -> list[str]:
+    """Tool-call counts with an OA accuracy, in order."""
+    groups = metrics.get("by_tool_calls") or {}
+    return [k for k in sorted(groups, key=int) if groups[k].get("tau") is not None]
+
+
+def length_buckets(metrics: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Video-length buckets with a tau or diff value."""
+    buckets = (metrics.get("by_length") or {}).get("buckets") or []
+    return [b for b in buckets if b.get("tau") is not None or b.get("diff") is not None]
 
 
 def plot_per_dimension(metrics: Mapping[str, Any], path: str | Path) -> Path:
     """Grouped bars: tau, diff, TA, VQ, MQ accuracy of the agent and of the reference judges."""
     import numpy as np
 
-    groups = ["tau", "diff", "TA", "VQ", "MQ"]
+    groups = per_dimension_groups(metrics)
 
     def values(block: Mapping[str, Any]) -> list[float]:
         per_dim = block.get("per_dimension") or {}
-        return [_pct(block.get("tau")), _pct(block.get("diff")), *(_pct(per_dim.get(d)) for d in groups[2:])]
+        return [_pct(block.get(g) if g in ("tau", "diff") else per_dim.get(g)) for g in groups]
 
     series = [(str(metrics.get("agent", "agent")), values(metrics))]
     references = metrics.get("reference") or {}
@@ -61,7 +85,7 @@ def plot_per_dimension(metrics: Mapping[str, Any], path: str | Path) -> Path:
 def plot_tool_calls(metrics: Mapping[str, Any], path: str | Path) -> Path:
     """OA accuracy (tau) against the number of tool calls, with the pair count on each bar."""
     groups = metrics.get("by_tool_calls") or {}
-    keys = sorted(groups, key=int)
+    keys = tool_call_groups(metrics)
     figure = _figure(6, 3.5)
     ax = figure.add_subplot()
     bars = ax.bar([str(k) for k in keys], [_pct(groups[k].get("tau")) for k in keys], color="tab:blue")
@@ -79,7 +103,7 @@ def plot_length(metrics: Mapping[str, Any], path: str | Path) -> Path:
     """tau and diff per video-length bucket."""
     import numpy as np
 
-    buckets = (metrics.get("by_length") or {}).get("buckets") or []
+    buckets = length_buckets(metrics)
     figure = _figure(7, 3.5)
     ax = figure.add_subplot()
     x = np.arange(len(buckets))
@@ -96,10 +120,18 @@ def plot_length(metrics: Mapping[str, Any], path: str | Path) -> Path:
 
 
 def write_plots(metrics: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
-    """All plots into ``out_dir``; returns their paths."""
+    """The plots that show something into ``out_dir`` (stale ones removed); returns their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [plot_per_dimension(metrics, out / PER_DIMENSION_PNG), plot_tool_calls(metrics, out / TOOL_CALLS_PNG)]
-    if (metrics.get("by_length") or {}).get("buckets"):
-        paths.append(plot_length(metrics, out / LENGTH_PNG))
+    wanted = {
+        PER_DIMENSION_PNG: (plot_per_dimension, len(per_dimension_groups(metrics)) >= 1),
+        TOOL_CALLS_PNG: (plot_tool_calls, len(tool_call_groups(metrics)) >= 2),
+        LENGTH_PNG: (plot_length, len(length_buckets(metrics)) >= 2),
+    }
+    paths = []
+    for name, (plot, meaningful) in wanted.items():
+        if meaningful:
+            paths.append(plot(metrics, out / name))
+        else:
+            (out / name).unlink(missing_ok=True)
     return paths

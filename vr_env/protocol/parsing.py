@@ -14,23 +14,17 @@ the final answer; ``<synthesis>`` (the released code's name) means ``<Snapshot>`
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vr_env.protocol.labels import LABEL_KEYS
+from vr_env.protocol.tags import scan_tags
 
 TOOL_NAME = "select_frames"
 TOOL_ARGUMENT = "target_frames"
 
-_FLAGS = re.IGNORECASE | re.DOTALL
-#: ``<synthesis>`` is what the authors' released code calls the paper's ``<Snapshot>``.
-_SNAPSHOT = re.compile(r"<\s*(?:snapshot|synthesis)\s*>(.*?)<\s*/\s*(?:snapshot|synthesis)\s*>", _FLAGS)
-_THINK = re.compile(r"<\s*think\s*>(.*?)<\s*/\s*think\s*>", _FLAGS)
-_RECOMMEND = re.compile(r"<\s*recommend(?:ed)?[\s_-]*answer\s*>(.*?)<\s*/\s*recommend(?:ed)?[\s_-]*answer\s*>", _FLAGS)
-_FINAL = re.compile(r"<\s*(?:final[\s_-]*)?answer\s*>(.*?)<\s*/\s*(?:final[\s_-]*)?answer\s*>", _FLAGS)
-_TOOL_CALL = re.compile(r"<\s*tool_call\s*>(.*?)<\s*/\s*tool_call\s*>", _FLAGS)
-_TOOL_OPEN = re.compile(r"<\s*tool_call\s*>", _FLAGS)
 _PAIR = re.compile(r"\b(TA|VQ|MQ|OA|CF)\s*[=:]\s*([+-]?\w+)", re.IGNORECASE)
 
 AnswerKind = Literal["final", "recommend"]
@@ -84,9 +78,24 @@ class ParsedTurn:
         return not self.format_problems
 
 
-def _last(pattern: re.Pattern[str], text: str) -> tuple[str | None, int]:
-    matches = pattern.findall(text)
+def _last(matches: list[str]) -> tuple[str | None, int]:
     return (matches[-1] if matches else None), len(matches)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a frame number")
+
+
+def _loads(text: str) -> tuple[Any, str | None]:
+    """``json.loads`` that never raises: ``(value, None)`` or ``(None, why)``.
+
+    ``NaN`` / ``Infinity`` are refused; too deep nesting (``RecursionError``) and too long integers
+    are errors like any other invalid JSON.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant), None
+    except (ValueError, RecursionError, OverflowError) as exc:
+        return None, f"{type(exc).__name__}: {str(exc)[:80]}"
 
 
 def parse_answer(body: str, kind: AnswerKind) -> Answer:
@@ -124,26 +133,27 @@ def parse_answer(body: str, kind: AnswerKind) -> Answer:
 
 def _frames_from(value: Any) -> tuple[tuple[int, ...] | None, str | None]:
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
+        decoded, error = _loads(value)
+        if error is not None:
             return None, f'"{TOOL_ARGUMENT}" must be a list of frame numbers, got the string {value[:40]!r}'
+        value = decoded
     if not isinstance(value, list):
         return None, f'"{TOOL_ARGUMENT}" must be a list of frame numbers'
     frames: list[int] = []
     for item in value:
-        if isinstance(item, bool) or not isinstance(item, (int, float)) or int(item) != item:
-            return None, f'"{TOOL_ARGUMENT}" must contain whole frame numbers, got {str(item)[:20]!r}'
-        frames.append(int(item))
+        if isinstance(item, float) and math.isfinite(item) and item.is_integer():
+            item = int(item)
+        if isinstance(item, bool) or not isinstance(item, int):
+            return None, f'"{TOOL_ARGUMENT}" must contain whole frame numbers, got {_preview(item)}'
+        frames.append(item)
     return tuple(frames), None
 
 
 def parse_tool_call(raw: str) -> ToolCall:
     """Parse the JSON inside one ``<tool_call>`` block."""
-    try:
-        payload = json.loads(raw.strip())
-    except (ValueError, RecursionError) as exc:
-        return ToolCall(raw=raw, error=f"the tool call is not valid JSON ({type(exc).__name__}: {str(exc)[:80]})")
+    payload, error = _loads(raw.strip())
+    if error is not None:
+        return ToolCall(raw=raw, error=f"the tool call is not valid JSON ({error})")
     if not isinstance(payload, dict):
         return ToolCall(raw=raw, error='the tool call must be a JSON object {"name": ..., "arguments": {...}}')
     name = payload.get("name")
@@ -153,34 +163,52 @@ def parse_tool_call(raw: str) -> ToolCall:
         return ToolCall(raw=raw, name=name, error=f"unknown tool {name[:40]!r}; the only tool is {TOOL_NAME!r}")
     arguments = payload.get("arguments", payload.get("parameters"))
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments)
-        except ValueError:
-            arguments = None
+        arguments, _ = _loads(arguments)
     if not isinstance(arguments, dict) or TOOL_ARGUMENT not in arguments:
         return ToolCall(raw=raw, name=name, error=f'{TOOL_NAME} needs "arguments": {{"{TOOL_ARGUMENT}": [...]}}')
     frames, error = _frames_from(arguments[TOOL_ARGUMENT])
     return ToolCall(raw=raw, name=name, frames=frames, error=error)
 
 
+def _preview(item: Any) -> str:
+    """A short ``repr`` of a JSON value, safe for huge numbers and deep nesting."""
+    if isinstance(item, int) and not isinstance(item, bool) and abs(item) >= 10**18:
+        return f"a number of about {int(item.bit_length() * 0.30103) + 1} digits"
+    if isinstance(item, (dict, list)):
+        return f"a JSON {'object' if isinstance(item, dict) else 'list'}"
+    return repr(str(item)[:20])
+
+
 def parse_turn(text: str) -> ParsedTurn:
-    """Parse one model turn. Never raises; every deviation is listed in ``format_problems``."""
+    """Parse one model turn. Never raises; every deviation is listed in ``format_problems``.
+
+    Worst-case time is linear in ``len(text)`` (tags are found by :func:`~vr_env.protocol.tags.scan_tags`).
+    """
     if not isinstance(text, str):
         return ParsedTurn(text=repr(text), format_problems=(f"the turn is not text but {type(text).__name__}",))
+    try:
+        return _parse_turn(text)
+    except Exception as exc:  # a last guard: no model text may break an episode
+        return ParsedTurn(text=text, format_problems=(f"the turn could not be read ({type(exc).__name__})",))
+
+
+def _parse_turn(text: str) -> ParsedTurn:
     problems: list[str] = []
-    snapshot, n_snap = _last(_SNAPSHOT, text)
-    think, n_think = _last(_THINK, text)
+    tags = scan_tags(text)
+    snapshot, n_snap = _last(tags.bodies("snapshot"))
+    think, n_think = _last(tags.bodies("think"))
     if n_snap == 0:
         problems.append("missing <Snapshot>...</Snapshot>")
     if n_think == 0:
         problems.append("missing <Think>...</Think>")
 
-    final_body, n_final = _last(_FINAL, text)
-    rec_body, n_rec = _last(_RECOMMEND, text)
-    calls = _TOOL_CALL.findall(text)
-    if not calls and _TOOL_OPEN.search(text):
+    final_body, n_final = _last(tags.bodies("final"))
+    rec_body, n_rec = _last(tags.bodies("recommend"))
+    calls = tags.bodies("tool_call")
+    unclosed = tags.first_open("tool_call")
+    if not calls and unclosed is not None:
         problems.append("a <tool_call> is not closed with </tool_call>")
-        calls = [text[_TOOL_OPEN.search(text).end() :]]  # type: ignore[union-attr]
+        calls = [text[unclosed:]]
     tool_call = parse_tool_call(calls[-1]) if calls else None
 
     answer: Answer | None = None

@@ -28,6 +28,14 @@ from vr_env.protocol.template import ProtocolTemplate, TemplateError, load_templ
 MAX_LISTED_FRAMES = 8
 
 
+def listed_frames(bad: Sequence[int]) -> str:
+    """The first :data:`MAX_LISTED_FRAMES` bad frame numbers, each at most a few digits (a model may write 10**400)."""
+    return ", ".join(
+        str(i) if abs(i) < 10**12 else f"{'-' if i < 0 else ''}{str(abs(i))[:6]}..."
+        for i in list(bad)[:MAX_LISTED_FRAMES]
+    )
+
+
 class ProtocolTexts:
     """The protocol template bound to one configuration: the texts of its episodes."""
 
@@ -111,7 +119,7 @@ class ProtocolTexts:
         return self.render("error", reason=reason, calls_left=calls_left, turns_left=turns_left)
 
     def out_of_range(self, bad: Sequence[int]) -> str:
-        listed = ", ".join(str(i) for i in list(bad)[:MAX_LISTED_FRAMES])
+        listed = listed_frames(bad)
         return self.render("out_of_range", frames=listed, count=len(bad))
 
     def too_many(self, count: int) -> str:
@@ -175,7 +183,7 @@ _DEFAULT = load_template("default")
 
 def out_of_range_reason(bad: Sequence[int], n: int) -> str:
     """The default template's out-of-range reason for ``n`` frames."""
-    listed = ", ".join(str(i) for i in list(bad)[:MAX_LISTED_FRAMES])
+    listed = listed_frames(bad)
     return _DEFAULT.render("out_of_range", frames=listed, count=len(bad), total_frames=n)
 
 

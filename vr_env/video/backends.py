@@ -11,13 +11,14 @@ import bisect
 import importlib
 import importlib.util
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from vr_env.video.errors import VideoError, check_file, decode_failure, open_failure
+from vr_env.video.planar import frame_to_planes
 
 #: Order tried by ``backend="auto"``: the first importable one is used. PyAV first because it gave
 #: the fastest episodes in benchmarks/decode.py (benchmarks/results/decode.md: with the default
@@ -56,6 +57,18 @@ def _check_frame(path: str, frame: np.ndarray) -> np.ndarray:
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3 or min(frame.shape) < 1:
         raise VideoError(path, f"decoder returned a frame of shape {frame.shape} and dtype {frame.dtype}")
     return np.ascontiguousarray(frame)  # PyAV may return a strided view over padded lines
+
+
+def _check_planes(path: str, frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 3:
+        return _check_frame(path, frame)
+    if frame.dtype != np.uint8 or frame.ndim != 2 or frame.shape[0] % 3 or min(frame.shape) < 2:
+        raise VideoError(path, f"decoder returned planes of shape {frame.shape} and dtype {frame.dtype}")
+    return np.ascontiguousarray(frame)
+
+
+def _to_rgb(frame: Any) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")
 
 
 def _no_frames(path: str) -> VideoError:
@@ -133,6 +146,7 @@ class _PyAVReader:
 
         self.path = path
         self._thread_type = thread_type
+        self._convert: Callable[[Any], np.ndarray] = _to_rgb
         try:
             with av.open(path) as container:
                 if not container.streams.video:
@@ -168,8 +182,16 @@ class _PyAVReader:
         self._pts_index = {p: i for i, p in enumerate(self._pts or [])}
 
     def read(self, indices: Sequence[int]) -> list[np.ndarray]:
+        return [_check_frame(self.path, f) for f in self._read(indices, _to_rgb)]
+
+    def read_planes(self, indices: Sequence[int]) -> list[np.ndarray]:
+        """Frames as decoded: YUV 4:2:0 planes ``(H * 3/2, W)`` (RGB for odd sizes), see ``vr_env.video.planar``."""
+        return [_check_planes(self.path, f) for f in self._read(indices, frame_to_planes)]
+
+    def _read(self, indices: Sequence[int], convert: Callable[[Any], np.ndarray]) -> list[np.ndarray]:
         import av
 
+        self._convert = convert
         wanted = sorted({int(i) for i in indices})
         if not wanted:
             return []
@@ -194,7 +216,7 @@ class _PyAVReader:
             raise VideoError(
                 self.path, f"truncated or corrupt: frame {missing[0]} of {self.num_frames} could not be decoded"
             )
-        return [_check_frame(self.path, out[int(i)]) for i in indices]
+        return [out[int(i)] for i in indices]
 
     def _seek_helps(self, wanted: list[int]) -> bool:
         """True if some wanted frame lies past a keyframe that a sequential decode would reach later."""
@@ -217,7 +239,7 @@ class _PyAVReader:
         out: dict[int, np.ndarray] = {}
         for i, frame in enumerate(container.decode(stream)):
             if i in want:
-                out[i] = frame.to_ndarray(format="rgb24")
+                out[i] = self._convert(frame)
             if i >= last:
                 break
         return out
@@ -243,7 +265,7 @@ class _PyAVReader:
                     raise _SeekMismatchError
                 pos = idx
                 if idx in want and idx not in out:
-                    out[idx] = frame.to_ndarray(format="rgb24")
+                    out[idx] = self._convert(frame)
                 if idx >= target:
                     break
             if target not in out:
@@ -255,9 +277,14 @@ class _PyAVReader:
 
 
 class PyAVBackend:
-    """PyAV (FFmpeg): decodes forward from the start, or seeks to keyframes when that skips frames."""
+    """PyAV (FFmpeg): decodes forward from the start, or seeks to keyframes when that skips frames.
+
+    ``planar``: its readers also give frames as decoded (``read_planes``), which ``FrameSource``
+    caches and converts to RGB only when shown, at the size shown (``vr_env.video.planar``).
+    """
 
     name = "pyav"
+    planar = True
 
     def __init__(self, thread_type: str = "AUTO") -> None:
         self.thread_type = thread_type

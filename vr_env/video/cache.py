@@ -33,6 +33,7 @@ class FrameCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._video_locks = tuple(threading.Lock() for _ in range(_N_VIDEO_LOCKS))
+        self._pins: dict[Hashable, int] = {}
         self.hits = 0
         self.misses = 0
 
@@ -78,23 +79,59 @@ class FrameCache:
     def put(self, key: Hashable, value: np.ndarray) -> np.ndarray:
         """Store ``value`` (made read-only) and evict least recently used entries to fit; return it.
 
-        An array larger than ``max_bytes`` is returned but not stored.
+        An array larger than ``max_bytes`` is returned but not stored (unless its video is pinned).
         """
         value.flags.writeable = False
         with self._lock:
             old = self._frames.pop(key, None)
             if old is not None:
                 self._bytes -= old.nbytes
-            if value.nbytes <= self._max_bytes:
+            pinned = isinstance(key, tuple) and bool(key) and key[0] in self._pins
+            if value.nbytes <= self._max_bytes or pinned:
                 self._frames[key] = value
                 self._bytes += value.nbytes
                 self._evict()
         return value
 
     def _evict(self) -> None:
-        while self._bytes > self._max_bytes and self._frames:
-            _, old = self._frames.popitem(last=False)
-            self._bytes -= old.nbytes
+        if not self._pins:
+            while self._bytes > self._max_bytes and self._frames:
+                _, old = self._frames.popitem(last=False)
+                self._bytes -= old.nbytes
+            return
+        # Least recently used first, skipping the frames of pinned videos (keys ``(video, ...)``).
+        for key in list(self._frames):
+            if self._bytes <= self._max_bytes:
+                break
+            if isinstance(key, tuple) and key and key[0] in self._pins:
+                continue
+            self._bytes -= self._frames.pop(key).nbytes
+
+    def pin(self, video_key: Hashable) -> None:
+        """Keep the frames of ``video_key`` (entries keyed ``(video_key, ...)``) until :meth:`unpin`.
+
+        Pins are counted. While pinned, a video's frames are never evicted, so the cache may exceed
+        ``max_bytes`` by the frames of the pinned videos (``pinned_bytes``). The environment pins
+        the two videos of its current episode, so an episode decodes each video once whatever the
+        cache size; the excess is bounded by two videos per environment.
+        """
+        with self._lock:
+            self._pins[video_key] = self._pins.get(video_key, 0) + 1
+
+    def unpin(self, video_key: Hashable) -> None:
+        with self._lock:
+            count = self._pins.get(video_key, 0) - 1
+            if count > 0:
+                self._pins[video_key] = count
+            else:
+                self._pins.pop(video_key, None)
+            self._evict()
+
+    @property
+    def pinned_bytes(self) -> int:
+        """Bytes held for pinned videos now."""
+        with self._lock:
+            return sum(v.nbytes for k, v in self._frames.items() if isinstance(k, tuple) and k and k[0] in self._pins)
 
     def get_info(self, key: Hashable) -> object | None:
         with self._lock:

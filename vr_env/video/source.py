@@ -10,6 +10,7 @@ import numpy as np
 from vr_env.video.backends import Backend, VideoReader, get_backend
 from vr_env.video.cache import FrameCache, shared_frame_cache
 from vr_env.video.errors import VideoError, check_file
+from vr_env.video.planar import is_planes, planes_size, planes_to_rgb
 from vr_env.video.ref import VideoRef
 from vr_env.video.resize import FACTOR, MIN_PIXELS, resize_frame, smart_resize
 from vr_env.video.sampling import check_positions, uniform_indices
@@ -96,8 +97,10 @@ class FrameSource:
                 if todo:
                     raw, reader = self._raw_frames(ref, key, todo, candidates, reader)
                     for idx in todo:
-                        size = self._target_size(ref, raw[idx], min_pixels, max_pixels)
-                        image = resize_frame(raw[idx], size)
+                        size = self._target_size(ref, planes_size(raw[idx]), min_pixels, max_pixels)
+                        # planes are converted and resized in one call, only when shown
+                        resize = planes_to_rgb if is_planes(raw[idx]) else resize_frame
+                        image = resize(raw[idx], size)
                         if image is raw[idx]:
                             image = image.copy()  # same size: keep the entries independent
                         resized[idx] = self.cache.put((key, "resized", idx, min_pixels, max_pixels), image)
@@ -105,6 +108,19 @@ class FrameSource:
                 if reader is not None:
                     reader.close()
         return [resized[idx] for idx in wanted]
+
+    def pin(self, ref: VideoRef) -> Hashable | None:
+        """Keep ``ref``'s frames in the cache until :meth:`unpin` with the returned key (see ``FrameCache.pin``)."""
+        try:
+            key = self._video_key(ref)
+        except VideoError:
+            return None  # a missing file: reading it will raise, there is nothing to keep
+        self.cache.pin(key)
+        return key
+
+    def unpin(self, key: Hashable | None) -> None:
+        if key is not None:
+            self.cache.unpin(key)
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -151,7 +167,8 @@ class FrameSource:
         else:
             if reader is None:
                 reader = self.backend.open(ref.path)
-            frames = reader.read(order)
+            planar = getattr(self.backend, "planar", False) and hasattr(reader, "read_planes")
+            frames = reader.read_planes(order) if planar else reader.read(order)  # type: ignore[attr-defined]
         wanted = set(missing)
         for idx, frame in zip(order, frames, strict=True):
             stored = self.cache.put((key, "raw", idx), frame)
@@ -171,8 +188,8 @@ class FrameSource:
         return [np.array(frame) for frame in frames]  # one owned array per frame, for the cache
 
     @staticmethod
-    def _target_size(ref: VideoRef, frame: np.ndarray, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    def _target_size(ref: VideoRef, shape: tuple[int, int], min_pixels: int, max_pixels: int) -> tuple[int, int]:
         try:
-            return smart_resize(frame.shape[0], frame.shape[1], FACTOR, min_pixels, max_pixels)
+            return smart_resize(shape[0], shape[1], FACTOR, min_pixels, max_pixels)
         except ValueError as exc:
             raise VideoError(ref.path, f"cannot be resized: {exc}") from None
