@@ -31,6 +31,26 @@ from agents.train.grpo_rows import Row, build_batch, episode_rows, pad_rows, pad
 from agents.train.grpo_scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
 
 
+#: Keys of the loss batch this trainer returns (``ref_per_token_logps`` only when ``beta != 0``).
+LOSS_BATCH_KEYS: frozenset[str] = frozenset(
+    {
+        "prompt_ids",
+        "prompt_mask",
+        "completion_ids",
+        "completion_mask",
+        "tool_mask",
+        "advantages",
+        "num_items_in_batch",
+        "sampling_per_token_logps",
+        "old_per_token_logps",
+        "mm_token_type_ids",
+        "pixel_values",
+        "image_grid_thw",
+        "num_images",
+    }
+)
+
+
 def environment_reward(**kwargs: Any) -> list[float]:
     """Placeholder reward function: the windowed trainer scores trajectories with the environment."""
     raise NotImplementedError("WindowedGRPOTrainer takes its rewards from the environment, not reward functions")
@@ -385,4 +405,4 @@ class WindowedGRPOTrainer(GRPOTrainer):
         metrics["time/scoring"].append(scoring_seconds)
 
 
-__all__ = ["STAT_FIELDS", "GenerationRecord", "WindowedGRPOTrainer", "demo_script", "environment_reward"]
+__all__ = ["LOSS_BATCH_KEYS", "STAT_FIELDS", "GenerationRecord", "WindowedGRPOTrainer", "demo_script", "environment_reward"]

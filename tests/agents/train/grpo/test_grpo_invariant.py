@@ -94,6 +94,9 @@ def test_every_policy_token_logprob_matches_the_rollout(captured: SimpleNamespac
         assert diff.max().item() < 2e-5, f"max |loss logp - rollout logp| = {diff.max().item():.2e}"
         compared += int(mask.sum())
     assert compared == sum(len(r.completion_ids) for r in generation.rows)
+    from agents.train.grpo import LOSS_BATCH_KEYS
+
+    assert set(generation.batch) == LOSS_BATCH_KEYS | {"ref_per_token_logps"}  # beta = 0.01
     assert captured.changed, "one optimizer step must change the parameters"
 
 
