@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -362,6 +363,24 @@ class WindowedGRPOTrainer(GRPOTrainer):
                     model = self.accelerator.unwrap_model(self.model)
                     with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
                         batch["ref_per_token_logps"] = self._logps(self.model, batch)
+
+    # ------------------------------------------------------------------ resuming
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        """Trainer's loader, then the weights again through ``from_pretrained``.
+
+        transformers 5.24's ``Trainer`` loads ``model.safetensors`` with ``strict=False`` and without the
+        model's key conversion, so a Qwen-VL checkpoint (saved under its legacy key names) resumes with
+        only ``lm_head`` restored and a warning. Reloading with ``from_pretrained`` applies the
+        conversion; the state dict is then copied in strictly.
+        """
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return  # their engines load their own sharded states
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        if not (Path(resume_from_checkpoint) / "config.json").is_file():
+            return  # an adapter-only (PEFT) checkpoint: the base loader handled it
+        reloaded = type(target).from_pretrained(resume_from_checkpoint, dtype=target.dtype)
+        target.load_state_dict(reloaded.state_dict(), strict=True)
 
     # ------------------------------------------------------------------ logging
     def _log_generation(

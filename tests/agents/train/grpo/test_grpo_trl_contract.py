@@ -74,3 +74,10 @@ def test_helpers_we_import_exist() -> None:
     )
     assert callable(disable_gradient_checkpointing) and callable(use_adapter)
     assert {"padding_value", "padding_side", "pad_to_multiple_of"} <= set(inspect.signature(pad).parameters)
+
+
+def test_the_checkpoint_loader_we_extend_keeps_its_signature() -> None:
+    from transformers import Trainer
+
+    params = list(inspect.signature(Trainer._load_from_checkpoint).parameters)
+    assert params == ["self", "resume_from_checkpoint", "model"]
