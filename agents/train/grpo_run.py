@@ -70,14 +70,15 @@ def run_grpo(config: WindowedGRPOConfig, model: str, *, resume: bool = False) ->
     checkpoint = last_checkpoint(out) if resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(str(out))
-    processor.save_pretrained(str(out))
     history = [row for row in trainer.state.log_history if "reward" in row]
     if trainer.accelerator.is_main_process:
+        processor.save_pretrained(str(out))
         with (out / "metrics.jsonl").open("w", encoding="utf-8") as handle:
             for row in trainer.state.log_history:
                 handle.write(json.dumps(row) + "\n")
         plot_curve(history, out / "reward_curve.png")
     return {
+        "main_process": bool(trainer.accelerator.is_main_process),
         "output_dir": str(out),
         "model": str(folder),
         "resumed_from": checkpoint,

@@ -104,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as error:
         print(f"vr-env train grpo: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(summary, indent=2))
+    if summary.pop("main_process", True):
+        print(json.dumps(summary, indent=2))
     return 0
