@@ -76,11 +76,11 @@ class VRJudgeToolEnv:
             raise ValueError("the episode has ended: final_answer was already given")
         _, reward, terminated, truncated, self.info = self.env.step(action)
         if self.info.get("invalid_reason") is not None:
-            self.penalties += float(self.env.unwrapped.config.reward.invalid_turn_penalty)
+            self.penalties += float(self.env.unwrapped.config.reward.invalid_turn_penalty)  # type: ignore[attr-defined]
         if terminated or truncated:
             self.done = True
             self.components = dict(self.info.get("reward_components") or {})
-        return reward, self.info
+        return float(reward), self.info
 
     def select_frames(self, target_frames: list[int]) -> list[dict[str, Any]]:
         """Fetch frames of the two videos by their numbers to look at them closely.
@@ -99,7 +99,7 @@ class VRJudgeToolEnv:
         self.used_tool = True
         return [{"type": "text", "text": turn.text}, *_image_blocks(turn.frames)]
 
-    def final_answer(self, TA: int, VQ: int, MQ: int, OA: int) -> str:  # noqa: N803 (the protocol's keys)
+    def final_answer(self, TA: int, VQ: int, MQ: int, OA: int) -> str:
         """Give the final judgment and end the episode.
 
         Args:
@@ -117,7 +117,7 @@ class VRJudgeToolEnv:
 
     def get_reward(self) -> float:
         """Accuracy of the final answer (0 without one) minus invalid-call penalties."""
-        weights = self.env.unwrapped.config.reward
+        weights = self.env.unwrapped.config.reward  # type: ignore[attr-defined]
         return float(weights.accuracy) * float(self.components.get("accuracy", 0.0)) - self.penalties
 
 

@@ -31,7 +31,6 @@ from agents.train.grpo_config import WindowedGRPOConfig
 from agents.train.grpo_rows import Row, build_batch, episode_rows, pad_rows, padded_row_count
 from agents.train.grpo_scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
 
-
 #: Keys of the loss batch this trainer returns (``ref_per_token_logps`` only when ``beta != 0``).
 LOSS_BATCH_KEYS: frozenset[str] = frozenset(
     {
@@ -52,7 +51,7 @@ LOSS_BATCH_KEYS: frozenset[str] = frozenset(
 )
 
 
-def environment_reward(**kwargs: Any) -> list[float]:
+def environment_reward(**kwargs: Any) -> list[float | None]:
     """Placeholder reward function: the windowed trainer scores trajectories with the environment."""
     raise NotImplementedError("WindowedGRPOTrainer takes its rewards from the environment, not reward functions")
 
@@ -119,7 +118,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
     ``script(episode, turn, info)`` forces scripted turns (tests; see ``RolloutEngine``).
     """
 
-    _tag_names = ["trl", "grpo", "vr-env", "windowed-multi-turn"]
+    _tag_names = ["trl", "grpo", "vr-env", "windowed-multi-turn"]  # noqa: RUF012 (TRL declares it so)
 
     def __init__(
         self,
@@ -147,6 +146,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
             train_dataset = Dataset.from_dict({"pair_index": list(range(self.num_pairs))})
         elif "pair_index" not in train_dataset.column_names:
             raise ValueError("the GRPO train dataset needs a 'pair_index' column (pairs of the environment's dataset)")
+        self.config: WindowedGRPOConfig = args  # self.args is typed as TRL's base class
         self._script = script
         self._engine: RolloutEngine | None = None
         self._fallback_rows: list[Row] = []
@@ -160,8 +160,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
             callbacks=list(callbacks) if callbacks else None,
         )
         self.image_token_id = int(
-            getattr(processing_class, "image_token_id", None)
-            or self._tokenizer.convert_tokens_to_ids("<|image_pad|>")
+            getattr(processing_class, "image_token_id", None) or self._tokenizer.convert_tokens_to_ids("<|image_pad|>")
         )
 
     # ------------------------------------------------------------------ rollouts
@@ -172,12 +171,12 @@ class WindowedGRPOTrainer(GRPOTrainer):
             temperature=self.temperature,
             top_p=self.top_p,
             top_k=self.top_k or 0,
-            max_new_tokens=int(self.max_completion_length),
+            max_new_tokens=int(self.max_completion_length or 1),
             do_sample=True,
         )
 
     def _seed(self, *parts: int) -> int:
-        return int(np.random.SeedSequence([self.args.seed, *parts]).generate_state(1)[0] % (2**31))
+        return int(np.random.SeedSequence([self.config.seed, *parts]).generate_state(1)[0] % (2**31))
 
     def _play(self, backend: TransformersBackend, pairs: Sequence[int], seed: int) -> list[EpisodeRecord | None]:
         """One episode per entry of ``pairs`` (``None`` where the pair could not be read)."""
@@ -187,14 +186,12 @@ class WindowedGRPOTrainer(GRPOTrainer):
             )
         engine = self._engine
         engine.backend, engine.seed = backend, seed
-        engine.max_batch_size = self.args.rollout_max_batch_size
+        engine.max_batch_size = self.config.rollout_max_batch_size
         if self._script is not None:
             engine.script = self._script
-        elif self.args.demo_script_share > 0:
+        elif self.config.demo_script_share > 0:
             config = self.env_config
-            engine.script = demo_script(
-                self.args.demo_script_share, seed, config.total_frames, config.max_tool_calls
-            )
+            engine.script = demo_script(self.config.demo_script_share, seed, config.total_frames, config.max_tool_calls)
         result = engine.run(list(pairs))
         self._skipped.extend(result.skipped)
         by_position: dict[int, EpisodeRecord] = {e.group: e for e in result.episodes}
@@ -206,27 +203,29 @@ class WindowedGRPOTrainer(GRPOTrainer):
         local = torch.tensor([episode_stats(e) for e in episodes], dtype=torch.float64, device=self.accelerator.device)
         return gather(local).double().cpu().numpy()
 
-    def _rollout(self, pairs: list[int], group_size: int) -> tuple[list[EpisodeRecord | None], GroupScores, SamplingReport]:
+    def _rollout(
+        self, pairs: list[int], group_size: int
+    ) -> tuple[list[EpisodeRecord | None], GroupScores, SamplingReport]:
         """Play the batch, then refill degenerate groups (dynamic sampling) up to the cap."""
         from trl.models import unwrap_model_for_generation
 
         rank, step = self.accelerator.process_index, self.state.global_step
         slot_groups = [(rank * len(pairs) + i) // group_size for i in range(len(pairs))]
         weights = self.env_config.reward
-        if self.args.swap_videos:
+        if self.config.swap_videos:
             self._swaps.clear()
         with (
             unwrap_model_for_generation(
                 self.model_wrapped,
                 self.accelerator,
-                gather_deepspeed3_params=self.args.ds3_gather_for_generation,
-                gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
+                gather_deepspeed3_params=self.config.ds3_gather_for_generation,
+                gradient_checkpointing_kwargs=self.config.gradient_checkpointing_kwargs,  # type: ignore[arg-type]
             ) as unwrapped,
             torch.no_grad(),
         ):
             backend = TransformersBackend(unwrapped, self.processing_class)
-            if self.args.swap_videos:
-                self._swaps.update(swap_flags(pairs, self.args.seed, step))
+            if self.config.swap_videos:
+                self._swaps.update(swap_flags(pairs, self.config.seed, step))
             episodes = self._play(backend, pairs, self._seed(step, rank, 0))
             report = SamplingReport(groups=0)
             round_ = 0
@@ -240,29 +239,29 @@ class WindowedGRPOTrainer(GRPOTrainer):
                 report.rounds_dropped.append(len(dropped))
                 if round_ == 0:
                     report.dropped_first = len(dropped)
-                if not self.args.dynamic_sampling or not len(dropped) or round_ >= self.args.max_refill_rounds:
+                if not self.config.dynamic_sampling or not len(dropped) or round_ >= self.config.max_refill_rounds:
                     break
                 round_ += 1
-                new_pairs = replacement_pairs(len(dropped), self.num_pairs, self.args.seed, step, round_)
+                new_pairs = replacement_pairs(len(dropped), self.num_pairs, self.config.seed, step, round_)
                 mapping = dict(zip(dropped.tolist(), new_pairs, strict=True))
                 local = groups_of_slots(slot_groups, dropped.tolist())
                 if local:
                     replay = [mapping[slot_groups[i]] for i in local]
-                    if self.args.swap_videos:
-                        self._swaps.update(swap_flags(replay, self.args.seed, step * 1000 + round_))
+                    if self.config.swap_videos:
+                        self._swaps.update(swap_flags(replay, self.config.seed, step * 1000 + round_))
                     played = self._play(backend, replay, self._seed(step, rank, round_))
                     for i, episode, pair in zip(local, played, replay, strict=True):
                         episodes[i], pairs[i] = episode, pair
                 report.refill_rounds = round_
                 report.refilled += len(dropped)
-            report.unfilled = len(dropped) if self.args.dynamic_sampling else 0
+            report.unfilled = len(dropped) if self.config.dynamic_sampling else 0
         self._last_stats = stats
         return episodes, scores, report
 
     # ------------------------------------------------------------------ the TRL hook
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        mode = "train" if self.model.training else "eval"
-        group_size = self.num_generations if mode == "train" else self.num_generations_eval
+        mode = "train" if self.model is not None and self.model.training else "eval"
+        group_size = int((self.num_generations if mode == "train" else self.num_generations_eval) or 1)
         pairs = [int(x["pair_index"]) for x in inputs]
         self._skipped: list[dict[str, Any]] = []
         start = time.perf_counter()
@@ -274,7 +273,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
         local = slice(rank * n_local, (rank + 1) * n_local)
         advantages = scores.advantages[local]
         stats = self._last_stats[local]
-        dropped_groups = set(np.flatnonzero(scores.degenerate).tolist()) if self.args.dynamic_sampling else set()
+        dropped_groups = set(np.flatnonzero(scores.degenerate).tolist()) if self.config.dynamic_sampling else set()
         rows: list[Row] = []
         for i, episode in enumerate(episodes):
             if episode is None:
@@ -294,7 +293,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
                 "a rank has no trajectory to train on (every pair it drew was unreadable) and no earlier row to "
                 f"pad with; skipped: {self._skipped[:3]}"
             )
-        target = padded_row_count(len(rows), counts, self.args.steps_per_generation)
+        target = padded_row_count(len(rows), counts, int(self.config.steps_per_generation or 1))
         rows = pad_rows(rows, target)
         self._fallback_rows = rows[:1]
         device = self.accelerator.device
@@ -304,7 +303,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
             pad_token_id=self._tokenizer.pad_token_id,
             image_token_id=self.image_token_id,
             device=device,
-            pad_to_multiple_of=self.pad_to_multiple_of,
+            pad_to_multiple_of=self.pad_to_multiple_of if isinstance(self.pad_to_multiple_of, int) else None,
         )
         if "pixel_values" in batch:
             batch["pixel_values"] = batch["pixel_values"].to(self.accelerator.unwrap_model(self.model).dtype)
@@ -341,7 +340,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
             ids,
             mask,
             batch["completion_ids"].size(1),
-            batch_size=self.args.per_device_train_batch_size,
+            batch_size=self.config.per_device_train_batch_size,
             **self._forward_kwargs(batch),
         )
         return logps
@@ -351,8 +350,9 @@ class WindowedGRPOTrainer(GRPOTrainer):
         from trl.models.utils import disable_gradient_checkpointing
         from trl.trainer.utils import use_adapter
 
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
-            if self.args.old_logps == "sampling":
+        kwargs: Any = self.config.gradient_checkpointing_kwargs
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, kwargs):  # type: ignore[arg-type]
+            if self.config.old_logps == "sampling":
                 batch["old_per_token_logps"] = batch["sampling_per_token_logps"]
             else:
                 batch["old_per_token_logps"] = self._logps(self.model, batch)
@@ -424,4 +424,11 @@ class WindowedGRPOTrainer(GRPOTrainer):
         metrics["time/scoring"].append(scoring_seconds)
 
 
-__all__ = ["LOSS_BATCH_KEYS", "STAT_FIELDS", "GenerationRecord", "WindowedGRPOTrainer", "demo_script", "environment_reward"]
+__all__ = [
+    "LOSS_BATCH_KEYS",
+    "STAT_FIELDS",
+    "GenerationRecord",
+    "WindowedGRPOTrainer",
+    "demo_script",
+    "environment_reward",
+]

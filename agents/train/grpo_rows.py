@@ -138,7 +138,7 @@ def build_batch(
     for index, row in enumerate(rows):
         check_image_tokens(row, index, image_token_id, merge)
 
-    def padded(values: list[Any], value: float, side: str, dtype: Any) -> Any:
+    def padded(values: list[Any], value: Any, side: str, dtype: Any) -> Any:
         tensors = [torch.tensor(v, dtype=dtype) for v in values]
         return pad(tensors, padding_value=value, padding_side=side, pad_to_multiple_of=pad_to_multiple_of)
 

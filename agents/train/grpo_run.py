@@ -58,13 +58,15 @@ def run_grpo(config: WindowedGRPOConfig, model: str, *, resume: bool = False) ->
 
     from agents.train.grpo import WindowedGRPOTrainer
 
-    out = Path(config.output_dir)
+    out = Path(str(config.output_dir))
     out.mkdir(parents=True, exist_ok=True)
     folder = resolve_model(model, out, seed=config.seed)
     dtype = torch.bfloat16 if config.bf16 else torch.float32
     policy = AutoModelForImageTextToText.from_pretrained(str(folder), dtype=dtype)
     processor = AutoProcessor.from_pretrained(str(folder))
-    settings = {k: v for k, v in config.to_dict().items() if isinstance(v, (str, int, float, bool, type(None), dict, list))}
+    settings = {
+        k: v for k, v in config.to_dict().items() if isinstance(v, (str, int, float, bool, type(None), dict, list))
+    }
     (out / "grpo_config.json").write_text(json.dumps({"model": str(folder), **settings}, indent=2, default=str))
     trainer = WindowedGRPOTrainer(policy, config, processor)
     checkpoint = last_checkpoint(out) if resume else None

@@ -98,7 +98,7 @@ def score_groups(
         degenerate[g] = bool(np.ptp(accuracy) < eps)
         zero_std[g] = bool(np.ptp(score[members]) < eps)
         if scale == "group":
-            advantages[members] = group_advantages(score[members], eps)
+            advantages[members] = group_advantages(score[members].tolist(), eps)
         elif scale in ("none", "batch"):
             advantages[members] = score[members] - score[members].mean()
         else:

@@ -57,7 +57,7 @@ class WindowedSettings:
     data_root: str | None = field(default=None, metadata={"help": "folder of the dataset's files, if it needs one"})
     env_kwargs: dict[str, Any] | str = field(
         default_factory=dict,
-        metadata={"help": "extra VRJudge-v0 settings as JSON, e.g. '{\"frames_per_video\": 16, \"memory_window\": 1}'"},
+        metadata={"help": 'extra VRJudge-v0 settings as JSON, e.g. \'{"frames_per_video": 16, "memory_window": 1}\''},
     )
     reward: str = field(default="paper", metadata={"help": "reward preset of the environment: paper or binary"})
     swap_videos: bool = field(

@@ -17,7 +17,9 @@ def trainers() -> list[str]:
     """Names of the available ``train_<name>`` modules."""
     import vr_env.commands as commands
 
-    return sorted(m.name[len("train_") :] for m in pkgutil.iter_modules(commands.__path__) if m.name.startswith("train_"))
+    return sorted(
+        m.name[len("train_") :] for m in pkgutil.iter_modules(commands.__path__) if m.name.startswith("train_")
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

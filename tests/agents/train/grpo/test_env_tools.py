@@ -55,7 +55,7 @@ def _forcing_generate(model: Any, tokenizer: Any, texts: list[str]) -> Any:
         ids = kwargs["input_ids"]
         text = texts[min(calls["n"], len(texts) - 1)]
         calls["n"] += 1
-        forced = tokenizer.encode(text, add_special_tokens=False) + [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+        forced = [*tokenizer.encode(text, add_special_tokens=False), tokenizer.convert_tokens_to_ids("<|im_end|>")]
         processors = LogitsProcessorList([ForcedTokensLogitsProcessor([forced] * ids.shape[0], ids.shape[1])])
         with torch.no_grad():
             return original(*args, logits_processor=processors, **kwargs)

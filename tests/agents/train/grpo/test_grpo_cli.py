@@ -96,7 +96,13 @@ def test_a_run_killed_with_sigkill_resumes_with_the_same_metrics(
 ) -> None:
     args = ["train", "grpo", "--model", str(base), "--max-steps", "2", *FLAGS]
     killed = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "vr_env.cli", *args, "--out", str(killed)],
         cwd=REPO,

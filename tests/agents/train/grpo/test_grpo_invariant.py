@@ -115,9 +115,7 @@ def test_rows_are_the_turn_records_and_only_policy_tokens_carry_loss(captured: S
             prompt = _unpad(inputs["prompt_ids"][i], inputs["prompt_mask"][i])
             completion = _unpad(inputs["completion_ids"][i], inputs["completion_mask"][i])
             match = [
-                k
-                for k, t in records.items()
-                if tuple(t.prompt_ids) == prompt and tuple(t.completion_ids) == completion
+                k for k, t in records.items() if tuple(t.prompt_ids) == prompt and tuple(t.completion_ids) == completion
             ]
             assert match, "every row's prompt and completion are exactly one turn record's ids"
             record = records[match[0]]

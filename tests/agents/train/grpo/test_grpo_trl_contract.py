@@ -22,7 +22,9 @@ def _source(name: str) -> str:
 
 
 def test_trl_is_the_pinned_minor_version() -> None:
-    assert trl.__version__.startswith("1.16."), f"re-check the GRPO hooks before moving off TRL 1.16 ({trl.__version__})"
+    assert trl.__version__.startswith("1.16."), (
+        f"re-check the GRPO hooks before moving off TRL 1.16 ({trl.__version__})"
+    )
 
 
 def test_the_overridden_hook_keeps_its_signature_and_call_site() -> None:
@@ -56,7 +58,7 @@ def test_the_loss_reads_only_keys_we_provide() -> None:
         assert key in optional, key
     # The token-mean (dapo) normalizer is the batch-wide count we gather.
     assert 'inputs["num_items_in_batch"]' in source and '"dapo"' in source
-    assert "completion_mask * inputs[\"tool_mask\"]" in source
+    assert 'completion_mask * inputs["tool_mask"]' in source
 
 
 def test_split_still_floors_which_is_why_we_pad() -> None:
