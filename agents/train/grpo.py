@@ -194,6 +194,8 @@ class WindowedGRPOTrainer(GRPOTrainer):
             engine.script = demo_script(self.config.demo_script_share, seed, config.total_frames, config.max_tool_calls)
         result = engine.run(list(pairs))
         self._skipped.extend(result.skipped)
+        if result.skipped:  # an env whose reset raised is left half-reset by gymnasium's checker: start afresh
+            engine.close()
         by_position: dict[int, EpisodeRecord] = {e.group: e for e in result.episodes}
         return [by_position.get(i) for i in range(len(pairs))]
 
