@@ -1,0 +1,1 @@
+"""Trainers that consume rollout records: SFT, rejection sampling and windowed multi-turn GRPO."""

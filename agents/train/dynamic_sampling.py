@@ -1,0 +1,62 @@
+"""DAPO dynamic sampling: drop groups whose G accuracies are all equal and refill them from new pairs.
+
+TRL has no dynamic sampling. A group where every trajectory is equally right (or wrong) has zero
+advantage everywhere and teaches nothing, so its slots are played again on a fresh pair, at most
+``max_refill_rounds`` times per generation; groups still degenerate after the cap get zero weight.
+Replacement pairs are drawn from a generator seeded by (run seed, step, round), identical on every
+rank, so a group spanning ranks gets the same new pair everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def replacement_pairs(
+    count: int, num_pairs: int, seed: int, step: int, round_: int, avoid: Sequence[int] = ()
+) -> list[int]:
+    """``count`` pair indices for refilled groups, the same on every rank; avoids ``avoid`` when it can."""
+    if num_pairs < 1:
+        raise ValueError("the dataset has no pairs to refill from")
+    rng = np.random.default_rng([seed, step, round_, 0xD5])
+    pool = np.setdiff1d(np.arange(num_pairs), np.asarray(list(avoid), dtype=int))
+    if len(pool) < count:
+        pool = np.arange(num_pairs)
+    return [int(i) for i in rng.choice(pool, size=count, replace=len(pool) < count)]
+
+
+def swap_flags(pair_indices: Sequence[int], seed: int, step: int) -> dict[int, bool]:
+    """A seeded coin per pair: whether its two videos are shown swapped this generation."""
+    rng = np.random.default_rng([seed, step, 0x5A])
+    unique = sorted(set(int(i) for i in pair_indices))
+    return dict(zip(unique, (bool(b) for b in rng.integers(0, 2, size=len(unique))), strict=True))
+
+
+@dataclass
+class SamplingReport:
+    """What dynamic sampling did in one generation (shares are over the batch's groups)."""
+
+    groups: int
+    dropped_first: int = 0
+    refill_rounds: int = 0
+    refilled: int = 0
+    unfilled: int = 0
+    rounds_dropped: list[int] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, float]:
+        n = max(self.groups, 1)
+        return {
+            "dynamic_sampling/dropped_share": self.dropped_first / n,
+            "dynamic_sampling/refill_rounds": float(self.refill_rounds),
+            "dynamic_sampling/refilled_groups": float(self.refilled),
+            "dynamic_sampling/unfilled_share": self.unfilled / n,
+        }
+
+
+def groups_of_slots(slot_groups: Sequence[int], dropped: Sequence[int]) -> list[int]:
+    """Positions of the local slots whose (global) group is in ``dropped``."""
+    wanted = set(int(g) for g in dropped)
+    return [i for i, g in enumerate(slot_groups) if int(g) in wanted]

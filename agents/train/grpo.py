@@ -1,0 +1,436 @@
+"""Windowed multi-turn GRPO on TRL: the environment plays the episodes, every assistant turn is a row.
+
+:class:`WindowedGRPOTrainer` subclasses TRL's ``GRPOTrainer`` (pinned to 1.16) and overrides only
+``_generate_and_score_completions``. Generation is the batched, environment-driven rollout of
+:class:`agents.rollout.RolloutEngine` with a :class:`TransformersBackend` over the trainer's own
+model, under the environment's memory window. Each turn record becomes a row whose prompt ids,
+completion ids, sampling log-probs and images are the record's own (see ``grpo_rows``), so the loss
+is computed on exactly the context that was sampled. Rewards come from the environment; the group
+exploration term and advantages are computed after the trajectories' numbers are gathered from every
+rank (``grpo_scoring``); DAPO dynamic sampling refills degenerate groups (``dynamic_sampling``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from trl import GRPOTrainer
+
+from agents.backends.base import GenerationSettings
+from agents.backends.transformers_backend import TransformersBackend
+from agents.records import EpisodeRecord
+from agents.rollout import RolloutEngine, Script, default_env_factory
+from agents.train.dynamic_sampling import SamplingReport, groups_of_slots, replacement_pairs, swap_flags
+from agents.train.grpo_config import WindowedGRPOConfig
+from agents.train.grpo_rows import Row, build_batch, episode_rows, pad_rows, padded_row_count
+from agents.train.grpo_scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
+
+#: Keys of the loss batch this trainer returns (``ref_per_token_logps`` only when ``beta != 0``).
+LOSS_BATCH_KEYS: frozenset[str] = frozenset(
+    {
+        "prompt_ids",
+        "prompt_mask",
+        "completion_ids",
+        "completion_mask",
+        "tool_mask",
+        "advantages",
+        "num_items_in_batch",
+        "sampling_per_token_logps",
+        "old_per_token_logps",
+        "mm_token_type_ids",
+        "pixel_values",
+        "image_grid_thw",
+        "num_images",
+    }
+)
+
+
+def environment_reward(**kwargs: Any) -> list[float | None]:
+    """Placeholder reward function: the windowed trainer scores trajectories with the environment."""
+    raise NotImplementedError("WindowedGRPOTrainer takes its rewards from the environment, not reward functions")
+
+
+class _PairSwap:
+    """Gymnasium wrapper setting each reset's ``swap`` from a shared ``pair_index -> bool`` table."""
+
+    def __init__(self, env: Any, swaps: dict[int, bool]) -> None:
+        self.env, self.swaps = env, swaps
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.env, name)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
+        options = dict(options or {})
+        if "pair_index" in options and self.swaps:
+            options["swap"] = self.swaps.get(int(options["pair_index"]), False)
+        return self.env.reset(seed=seed, options=options)
+
+
+def demo_script(share: float, seed: int, frames: int, max_calls: int) -> Script:
+    """CPU-demo policy: a seeded ``share`` of episodes write protocol turns with random answers and
+    0..``max_calls`` tool calls (forced ids; the model's log-probs of them are real)."""
+    try:  # the protocol writers' new home (the one-house refactor); agents.baselines before it
+        from vr_env.protocol.writers import final_turn, tool_turn  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        from agents.baselines import final_turn, tool_turn
+
+    def play(episode: int, turn: int, info: dict[str, Any]) -> str | None:
+        rng = np.random.default_rng([seed, episode, 0xDE])
+        if rng.random() >= share:
+            return None
+        calls = int(rng.integers(0, max_calls + 1))
+        values = rng.integers(0, 3, size=(calls + 1, 4))
+        if turn < calls:
+            picks = sorted(int(i) for i in rng.choice(np.arange(1, frames + 1), size=4, replace=False))
+            answer = dict(zip(("TA", "VQ", "MQ", "OA"), values[turn].tolist(), strict=True))
+            return tool_turn("frames", "look closer", answer, 2, picks)
+        answer = dict(zip(("TA", "VQ", "MQ", "OA"), values[-1].tolist(), strict=True))
+        return final_turn("frames", "done", answer)
+
+    return play
+
+
+@dataclass
+class GenerationRecord:
+    """What the latest generation produced (for tests, benchmarks and debugging)."""
+
+    episodes: list[EpisodeRecord | None]
+    rows: list[Row]
+    scores: GroupScores
+    report: SamplingReport
+    batch: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+class WindowedGRPOTrainer(GRPOTrainer):
+    """GRPO whose rollouts are the environment's windowed multi-turn episodes, one row per turn.
+
+    ``model``: a loaded image-text-to-text model (or a path); ``processing_class``: its processor.
+    ``train_dataset`` needs a ``pair_index`` column (default: every pair of the environment's
+    dataset). ``env_factory`` replaces ``gym.make("vr_env:VRJudge-v0", **args.environment_kwargs())``;
+    ``script(episode, turn, info)`` forces scripted turns (tests; see ``RolloutEngine``).
+    """
+
+    _tag_names = ["trl", "grpo", "vr-env", "windowed-multi-turn"]  # noqa: RUF012 (TRL declares it so)
+
+    def __init__(
+        self,
+        model: Any,
+        args: WindowedGRPOConfig,
+        processing_class: Any,
+        train_dataset: Any = None,
+        *,
+        env_factory: Callable[[], Any] | None = None,
+        script: Script | None = None,
+        callbacks: Sequence[Any] | None = None,
+    ) -> None:
+        if not isinstance(args, WindowedGRPOConfig):
+            raise TypeError(f"args must be a WindowedGRPOConfig, got {type(args).__name__}")
+        self._swaps: dict[int, bool] = {}
+        base_factory = env_factory or default_env_factory(**args.environment_kwargs())
+        self._env_factory = lambda: _PairSwap(base_factory(), self._swaps)
+        probe = base_factory()
+        self.num_pairs = len(probe.unwrapped.dataset)
+        self.env_config = probe.unwrapped.config
+        probe.close()
+        if train_dataset is None:
+            from datasets import Dataset
+
+            train_dataset = Dataset.from_dict({"pair_index": list(range(self.num_pairs))})
+        elif "pair_index" not in train_dataset.column_names:
+            raise ValueError("the GRPO train dataset needs a 'pair_index' column (pairs of the environment's dataset)")
+        self.config: WindowedGRPOConfig = args  # self.args is typed as TRL's base class
+        self._script = script
+        self._engine: RolloutEngine | None = None
+        self._fallback_rows: list[Row] = []
+        self.last_generation: GenerationRecord | None = None
+        super().__init__(
+            model=model,
+            reward_funcs=[environment_reward],
+            args=args,
+            train_dataset=train_dataset,
+            processing_class=processing_class,
+            callbacks=list(callbacks) if callbacks else None,
+        )
+        self.image_token_id = int(
+            getattr(processing_class, "image_token_id", None) or self._tokenizer.convert_tokens_to_ids("<|image_pad|>")
+        )
+
+    # ------------------------------------------------------------------ rollouts
+    @property
+    def generation_settings(self) -> GenerationSettings:
+        """Sampling settings of the rollouts: the loss's temperature on every turn."""
+        return GenerationSettings(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k or 0,
+            max_new_tokens=int(self.max_completion_length or 1),
+            do_sample=True,
+        )
+
+    def _seed(self, *parts: int) -> int:
+        return int(np.random.SeedSequence([self.config.seed, *parts]).generate_state(1)[0] % (2**31))
+
+    def _play(self, backend: TransformersBackend, pairs: Sequence[int], seed: int) -> list[EpisodeRecord | None]:
+        """One episode per entry of ``pairs`` (``None`` where the pair could not be read)."""
+        if self._engine is None:
+            self._engine = RolloutEngine(
+                backend, self._env_factory, group_size=1, settings=self.generation_settings, seed=seed
+            )
+        engine = self._engine
+        engine.backend, engine.seed = backend, seed
+        engine.max_batch_size = self.config.rollout_max_batch_size
+        if self._script is not None:
+            engine.script = self._script
+        elif self.config.demo_script_share > 0:
+            config = self.env_config
+            engine.script = demo_script(self.config.demo_script_share, seed, config.total_frames, config.max_tool_calls)
+        result = engine.run(list(pairs))
+        self._skipped.extend(result.skipped)
+        if result.skipped:  # an env whose reset raised is left half-reset by gymnasium's checker: start afresh
+            engine.close()
+        by_position: dict[int, EpisodeRecord] = {e.group: e for e in result.episodes}
+        return [by_position.get(i) for i in range(len(pairs))]
+
+    def _gather_stats(self, episodes: Sequence[EpisodeRecord | None]) -> np.ndarray:
+        from accelerate.utils import gather
+
+        local = torch.tensor([episode_stats(e) for e in episodes], dtype=torch.float64, device=self.accelerator.device)
+        return gather(local).double().cpu().numpy()
+
+    def _rollout(
+        self, pairs: list[int], group_size: int
+    ) -> tuple[list[EpisodeRecord | None], GroupScores, SamplingReport]:
+        """Play the batch, then refill degenerate groups (dynamic sampling) up to the cap."""
+        from trl.models import unwrap_model_for_generation
+
+        rank, step = self.accelerator.process_index, self.state.global_step
+        slot_groups = [(rank * len(pairs) + i) // group_size for i in range(len(pairs))]
+        weights = self.env_config.reward
+        if self.config.swap_videos:
+            self._swaps.clear()
+        with (
+            unwrap_model_for_generation(
+                self.model_wrapped,
+                self.accelerator,
+                gather_deepspeed3_params=self.config.ds3_gather_for_generation,
+                gradient_checkpointing_kwargs=self.config.gradient_checkpointing_kwargs,  # type: ignore[arg-type]
+            ) as unwrapped,
+            torch.no_grad(),
+        ):
+            backend = TransformersBackend(unwrapped, self.processing_class)
+            if self.config.swap_videos:
+                self._swaps.update(swap_flags(pairs, self.config.seed, step))
+            episodes = self._play(backend, pairs, self._seed(step, rank, 0))
+            report = SamplingReport(groups=0)
+            round_ = 0
+            while True:
+                stats = self._gather_stats(episodes)
+                scores = score_groups(
+                    stats, group_size, weights.exploration_omega, weights.exploration_eta, self.scale_rewards
+                )
+                report.groups = len(scores.degenerate)
+                dropped = np.flatnonzero(scores.degenerate)
+                report.rounds_dropped.append(len(dropped))
+                if round_ == 0:
+                    report.dropped_first = len(dropped)
+                if not self.config.dynamic_sampling or not len(dropped) or round_ >= self.config.max_refill_rounds:
+                    break
+                round_ += 1
+                new_pairs = replacement_pairs(len(dropped), self.num_pairs, self.config.seed, step, round_)
+                mapping = dict(zip(dropped.tolist(), new_pairs, strict=True))
+                local = groups_of_slots(slot_groups, dropped.tolist())
+                if local:
+                    replay = [mapping[slot_groups[i]] for i in local]
+                    if self.config.swap_videos:
+                        self._swaps.update(swap_flags(replay, self.config.seed, step * 1000 + round_))
+                    played = self._play(backend, replay, self._seed(step, rank, round_))
+                    for i, episode, pair in zip(local, played, replay, strict=True):
+                        episodes[i], pairs[i] = episode, pair
+                report.refill_rounds = round_
+                report.refilled += len(dropped)
+            report.unfilled = len(dropped) if self.config.dynamic_sampling else 0
+        self._last_stats = stats
+        return episodes, scores, report
+
+    # ------------------------------------------------------------------ the TRL hook
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        mode = "train" if self.model is not None and self.model.training else "eval"
+        group_size = int((self.num_generations if mode == "train" else self.num_generations_eval) or 1)
+        pairs = [int(x["pair_index"]) for x in inputs]
+        self._skipped: list[dict[str, Any]] = []
+        start = time.perf_counter()
+        episodes, scores, report = self._rollout(pairs, group_size)
+        rollout_seconds = time.perf_counter() - start
+
+        start = time.perf_counter()
+        rank, n_local = self.accelerator.process_index, len(pairs)
+        local = slice(rank * n_local, (rank + 1) * n_local)
+        advantages = scores.advantages[local]
+        stats = self._last_stats[local]
+        dropped_groups = set(np.flatnonzero(scores.degenerate).tolist()) if self.config.dynamic_sampling else set()
+        rows: list[Row] = []
+        for i, episode in enumerate(episodes):
+            if episode is None:
+                continue
+            weight = 1.0
+            if (rank * n_local + i) // group_size in dropped_groups:
+                weight = 0.0
+            if self.mask_truncated_completions and stats[i, COLUMN["length_truncated"]] > 0:
+                weight = 0.0
+            rows.extend(episode_rows(episode, float(advantages[i]), weight))
+        real_rows = len(rows)
+        if not rows and self._fallback_rows:  # keep this rank in step with a zero-weight row
+            rows = [replace(self._fallback_rows[0], weight=0.0, advantage=0.0)]
+        counts = self._gather_counts(len(rows))
+        if min(counts) == 0:
+            raise RuntimeError(
+                "a rank has no trajectory to train on (every pair it drew was unreadable) and no earlier row to "
+                f"pad with; skipped: {self._skipped[:3]}"
+            )
+        target = padded_row_count(len(rows), counts, int(self.config.steps_per_generation or 1))
+        rows = pad_rows(rows, target)
+        self._fallback_rows = rows[:1]
+        device = self.accelerator.device
+        batch = build_batch(
+            rows,
+            self.processing_class,
+            pad_token_id=self._tokenizer.pad_token_id,
+            image_token_id=self.image_token_id,
+            device=device,
+            pad_to_multiple_of=self.pad_to_multiple_of if isinstance(self.pad_to_multiple_of, int) else None,
+        )
+        if "pixel_values" in batch:
+            batch["pixel_values"] = batch["pixel_values"].to(self.accelerator.unwrap_model(self.model).dtype)
+        loss_mask = batch["completion_mask"] * batch["tool_mask"]
+        batch["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
+        self._add_old_and_ref_logps(batch, mode)
+        scoring_seconds = time.perf_counter() - start
+        self._log_generation(mode, scores, report, rows, real_rows, rollout_seconds, scoring_seconds)
+        self.last_generation = GenerationRecord(
+            episodes=episodes,
+            rows=rows,
+            scores=scores,
+            report=report,
+            batch=batch,
+            seconds={"rollout": rollout_seconds, "scoring": scoring_seconds},
+            skipped=list(self._skipped),
+        )
+        return batch
+
+    def _gather_counts(self, count: int) -> list[int]:
+        from accelerate.utils import gather
+
+        return [int(c) for c in gather(torch.tensor([count], device=self.accelerator.device)).tolist()]
+
+    def _forward_kwargs(self, batch: dict[str, Any]) -> dict[str, Any]:
+        keys = ("pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids")
+        return {k: batch[k] for k in keys if k in batch}
+
+    def _logps(self, model: Any, batch: dict[str, Any]) -> Any:
+        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+        logps, _, _ = self._get_per_token_logps_and_entropies(
+            model,
+            ids,
+            mask,
+            batch["completion_ids"].size(1),
+            batch_size=self.config.per_device_train_batch_size,
+            **self._forward_kwargs(batch),
+        )
+        return logps
+
+    def _add_old_and_ref_logps(self, batch: dict[str, Any], mode: str) -> None:
+        """Old log-probs (the rollout's, or a forward pass) and the reference model's, when beta > 0."""
+        from trl.models.utils import disable_gradient_checkpointing
+        from trl.trainer.utils import use_adapter
+
+        kwargs: Any = self.config.gradient_checkpointing_kwargs
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, kwargs):  # type: ignore[arg-type]
+            if self.config.old_logps == "sampling":
+                batch["old_per_token_logps"] = batch["sampling_per_token_logps"]
+            else:
+                batch["old_per_token_logps"] = self._logps(self.model, batch)
+            if self.beta != 0.0:
+                if self.ref_model is not None:
+                    batch["ref_per_token_logps"] = self._logps(self.ref_model, batch)
+                else:
+                    model = self.accelerator.unwrap_model(self.model)
+                    with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
+                        batch["ref_per_token_logps"] = self._logps(self.model, batch)
+
+    # ------------------------------------------------------------------ resuming
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        """Trainer's loader, then the weights again through ``from_pretrained``.
+
+        transformers 5.24's ``Trainer`` loads ``model.safetensors`` with ``strict=False`` and without the
+        model's key conversion, so a Qwen-VL checkpoint (saved under its legacy key names) resumes with
+        only ``lm_head`` restored and a warning. Reloading with ``from_pretrained`` applies the
+        conversion; the state dict is then copied in strictly.
+        """
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.is_deepspeed_enabled or self.is_fsdp_enabled:
+            return  # their engines load their own sharded states
+        target = self.accelerator.unwrap_model(model if model is not None else self.model)
+        if not (Path(resume_from_checkpoint) / "config.json").is_file():
+            return  # an adapter-only (PEFT) checkpoint: the base loader handled it
+        reloaded = type(target).from_pretrained(resume_from_checkpoint, dtype=target.dtype)
+        target.load_state_dict(reloaded.state_dict(), strict=True)
+
+    # ------------------------------------------------------------------ logging
+    def _log_generation(
+        self,
+        mode: str,
+        scores: GroupScores,
+        report: SamplingReport,
+        rows: Sequence[Row],
+        real_rows: int,
+        rollout_seconds: float,
+        scoring_seconds: float,
+    ) -> None:
+        stats = self._last_stats
+        valid = stats[:, COLUMN["valid"]] > 0
+        metrics = self._metrics[mode]
+
+        def mean(x: np.ndarray) -> float:
+            return float(np.mean(x)) if len(x) else float("nan")
+
+        for name in ("format", "accuracy", "cot_gain"):
+            metrics[f"rewards/{name}/mean"].append(mean(stats[valid, COLUMN[name]]))
+        metrics["rewards/exploration/mean"].append(mean(scores.exploration[valid]))
+        metrics["rewards/return/mean"].append(mean(stats[valid, COLUMN["return"]]))
+        metrics["reward"].append(mean(scores.score[valid]))
+        metrics["reward_std"].append(float(np.std(scores.score[valid])) if valid.any() else float("nan"))
+        metrics["frac_reward_zero_std"].append(float(np.mean(scores.zero_std)))
+        metrics["format_rate"].append(mean(stats[valid, COLUMN["format"]]))
+        for name in ("tool_calls", "frames_fetched", "invalid_turns"):
+            metrics[f"trajectory/{name}/mean"].append(mean(stats[valid, COLUMN[name]]))
+        metrics["trajectory/rows/mean"].append(mean(stats[valid, COLUMN["turns"]]))
+        metrics["trajectory/tool_use_rate"].append(mean(stats[valid, COLUMN["used_tool"]]))
+        metrics["trajectory/finished_rate"].append(mean(stats[valid, COLUMN["finished"]]))
+        metrics["trajectory/length_truncated_rate"].append(mean(stats[valid, COLUMN["length_truncated"]]))
+        metrics["trajectory/unreadable"].append(float((~valid).sum()))
+        for key, value in report.metrics().items():
+            metrics[key].append(value)
+        metrics["rows/real"].append(float(real_rows))
+        metrics["rows/padding"].append(float(len(rows) - real_rows))
+        metrics["completions/mean_length"].append(mean(np.array([len(r.completion_ids) for r in rows[:real_rows]])))
+        metrics["time/rollout"].append(rollout_seconds)
+        metrics["time/scoring"].append(scoring_seconds)
+
+
+__all__ = [
+    "LOSS_BATCH_KEYS",
+    "STAT_FIELDS",
+    "GenerationRecord",
+    "WindowedGRPOTrainer",
+    "demo_script",
+    "environment_reward",
+]

@@ -1,0 +1,120 @@
+"""The windowed GRPO trainer's own settings and the paper's values for TRL's, without importing TRL.
+
+:class:`WindowedSettings` holds the fields TRL's ``GRPOConfig`` does not have (the environment,
+DAPO dynamic sampling, rollout options); :data:`PAPER_TRL_DEFAULTS` the paper's stage-III values of
+TRL fields with their help. ``WindowedGRPOConfig`` (``grpo_config``) combines both with
+``GRPOConfig``; the command line builds its flags from this module so it stays fast to start.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+#: Loss types whose normalizer is the token count of the whole generation batch: splitting a
+#: trajectory into one row per turn, or the batch into ``steps_per_generation`` chunks, leaves every
+#: token's weight unchanged. ``grpo`` / ``bnpo`` / ``dr_grpo`` / ``luspo`` are not split-invariant.
+SPLIT_INVARIANT_LOSSES: tuple[str, ...] = ("dapo", "cispo")
+
+#: TRL fields: (paper default, type, help). Spec sections 2-4.
+PAPER_TRL_DEFAULTS: dict[str, tuple[Any, type, str]] = {
+    "learning_rate": (1e-6, float, "AdamW learning rate (paper: 1e-6)"),
+    "num_generations": (8, int, "G: trajectories per pair, normalized together (paper: 8)"),
+    "per_device_train_batch_size": (8, int, "trajectories per device per optimization step"),
+    "beta": (0.01, float, "KL coefficient, k3 estimator (paper: 0.01)"),
+    "epsilon": (0.2, float, "lower clipping epsilon (paper: 0.2)"),
+    "epsilon_high": (0.35, float, "upper clipping epsilon (paper: 0.35)"),
+    "loss_type": ("dapo", str, "token mean over the generation batch; must be split-invariant: dapo or cispo"),
+    "temperature": (1.0, float, "sampling temperature of every turn, also used by the loss"),
+    "top_p": (0.95, float, "nucleus sampling (paper: 0.95)"),
+    "top_k": (40, int, "top-k sampling (paper: 40; 0 = off)"),
+    "max_completion_length": (2048, int, "new tokens per assistant TURN (paper: 2048)"),
+    "log_completions": (False, bool, "kept off: TRL's completions table cannot hold tool images"),
+}
+#: Further TRL fields offered as command-line flags, with TRL's defaults: (type, help).
+TRL_FLAGS: dict[str, tuple[type, str]] = {
+    "max_steps": (int, "optimization steps (paper: about 300)"),
+    "steps_per_generation": (int, "optimization steps per generation batch (TRL default: gradient accumulation)"),
+    "gradient_accumulation_steps": (int, "micro-batches per optimizer step"),
+    "num_iterations": (int, "optimization passes over each generation batch (mu)"),
+    "mask_truncated_completions": (bool, "zero the loss of trajectories with a turn cut at max_completion_length"),
+    "scale_rewards": (str, "group (paper), batch or none: how advantages are scaled"),
+    "seed": (int, "seed of sampling, rollouts, dynamic sampling and the optimizer"),
+    "logging_steps": (int, "log every N steps"),
+    "save_steps": (int, "checkpoint every N steps (resume with --resume)"),
+    "save_total_limit": (int, "checkpoints kept"),
+    "bf16": (bool, "bfloat16 mixed precision (GPU)"),
+    "gradient_checkpointing": (bool, "recompute activations in the backward pass"),
+}
+
+
+@dataclass
+class WindowedSettings:
+    """Fields the windowed trainer adds to TRL's config (all with defaults)."""
+
+    dataset: str = field(default="synthetic", metadata={"help": "pair dataset the environment loads (name or path)"})
+    data_root: str | None = field(default=None, metadata={"help": "folder of the dataset's files, if it needs one"})
+    env_kwargs: dict[str, Any] | str = field(
+        default_factory=dict,
+        metadata={"help": 'extra VRJudge-v0 settings as JSON, e.g. \'{"frames_per_video": 16, "memory_window": 1}\''},
+    )
+    reward: str = field(default="paper", metadata={"help": "reward preset of the environment: paper or binary"})
+    swap_videos: bool = field(
+        default=False, metadata={"help": "show pairs (a seeded coin per pair and step) with their videos swapped"}
+    )
+    dynamic_sampling: bool = field(
+        default=True,
+        metadata={"help": "drop groups whose G accuracies are all equal and refill them with new pairs (DAPO)"},
+    )
+    max_refill_rounds: int = field(
+        default=2, metadata={"help": "cap on refill rounds per generation; still-degenerate groups get zero weight"}
+    )
+    rollout_max_batch_size: int | None = field(
+        default=None, metadata={"help": "cap on episodes per generation call (None: all active episodes)"}
+    )
+    old_logps: str = field(
+        default="sampling",
+        metadata={
+            "help": "old log-probs of the clipped ratio: 'sampling' (the rollout's own, exact in float32) or "
+            "'forward' (an extra forward pass; for bf16, where cached decoding and a full forward differ)"
+        },
+    )
+    demo_script_share: float = field(
+        default=0.0,
+        metadata={
+            "help": "CPU demo only: share of episodes played by a scripted protocol policy with random answers "
+            "(forced ids, real log-probs); a random tiny model never writes a valid turn"
+        },
+    )
+
+    def settings_problems(self) -> list[str]:
+        """What is wrong with these settings (empty when fine); parses ``env_kwargs`` given as JSON."""
+        problems = []
+        if isinstance(self.env_kwargs, str):
+            try:
+                self.env_kwargs = json.loads(self.env_kwargs) if self.env_kwargs.strip() else {}
+            except json.JSONDecodeError as error:
+                return [f"env_kwargs is not valid JSON ({error}): {self.env_kwargs!r}"]
+        if not isinstance(self.env_kwargs, dict):
+            problems.append(f"env_kwargs must be a JSON object, got {type(self.env_kwargs).__name__}")
+        if self.max_refill_rounds < 0:
+            problems.append(f"max_refill_rounds must be >= 0, got {self.max_refill_rounds}")
+        if not 0.0 <= self.demo_script_share <= 1.0:
+            problems.append(f"demo_script_share must lie in [0, 1], got {self.demo_script_share}")
+        if self.rollout_max_batch_size is not None and self.rollout_max_batch_size < 1:
+            problems.append(f"rollout_max_batch_size must be >= 1, got {self.rollout_max_batch_size}")
+        if self.old_logps not in ("sampling", "forward"):
+            problems.append(f"old_logps must be 'sampling' or 'forward', got {self.old_logps!r}")
+        return problems
+
+    def environment_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``gym.make("vr_env:VRJudge-v0", ...)`` for the rollouts."""
+        kwargs: dict[str, Any] = {"dataset": self.dataset, "reward": self.reward}
+        if self.data_root is not None:
+            kwargs["data_root"] = self.data_root
+        return {**kwargs, **dict(self.env_kwargs)}  # type: ignore[arg-type]
+
+    def own_settings(self) -> dict[str, Any]:
+        """The fields this project adds, for printing and saving beside a run."""
+        return {f.name: getattr(self, f.name) for f in fields(WindowedSettings)}

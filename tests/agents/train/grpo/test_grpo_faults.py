@@ -1,0 +1,45 @@
+"""Faults during GRPO: an unreadable pair skips its group and is refilled; the run goes on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vr_env.data.base import PairDataset
+from vr_env.data.records import PairRecord, VideoRef
+
+
+def _dataset(tmp_path: Path) -> PairDataset:
+    from vr_env.data.synthetic import make_pair
+
+    good = [make_pair(i) for i in range(1, 6)]
+    missing = str(tmp_path / "missing.mp4")
+    broken = PairRecord(
+        pair_id="broken",
+        prompt="a pair whose first video is gone",
+        video_1=VideoRef(missing, fps=24.0, num_frames=96),
+        video_2=good[0].video_2,
+        labels=dict(good[0].labels),
+    )
+    return PairDataset([broken, *good], name="with-a-broken-pair")
+
+
+def test_an_unreadable_pair_is_skipped_and_refilled(make_trainer: Any, turns: Any, tmp_path: Path) -> None:
+    import gymnasium as gym
+
+    dataset = _dataset(tmp_path)
+
+    def factory() -> Any:
+        return gym.make("vr_env:VRJudge-v0", dataset=dataset, frames_per_video=16, max_tool_calls=1)
+
+    def script(episode: int, turn: int, info: dict[str, Any]) -> str:
+        return turns.final("TA=1, VQ=1, MQ=1, OA=1" if episode % 2 else "TA=2, VQ=2, MQ=2, OA=2")
+
+    trainer = make_trainer(script=script, pairs=[0], env_factory=factory, dynamic_sampling=True, beta=0.0)
+    trainer.train()
+    generation = trainer.last_generation
+    assert generation.skipped and "missing.mp4" in generation.skipped[0]["reason"]
+    assert generation.report.dropped_first == 1 and generation.report.refill_rounds >= 1
+    assert all(e is not None and e.pair_index != 0 for e in generation.episodes)
+    logged = trainer.state.log_history[0]
+    assert logged["dynamic_sampling/dropped_share"] == 1.0 and logged["trajectory/unreadable"] == 0.0
