@@ -30,6 +30,8 @@ from agents.train.dynamic_sampling import SamplingReport, groups_of_slots, repla
 from agents.train.grpo_config import WindowedGRPOConfig
 from agents.train.grpo_rows import Row, build_batch, episode_rows, pad_rows, padded_row_count
 from agents.train.grpo_scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
+from vr_env.protocol.labels import LABEL_KEYS
+from vr_env.protocol.writers import final_turn, tool_turn
 
 #: Keys of the loss batch this trainer returns (``ref_per_token_logps`` only when ``beta != 0``).
 LOSS_BATCH_KEYS: frozenset[str] = frozenset(
@@ -75,10 +77,6 @@ class _PairSwap:
 def demo_script(share: float, seed: int, frames: int, max_calls: int) -> Script:
     """CPU-demo policy: a seeded ``share`` of episodes write protocol turns with random answers and
     0..``max_calls`` tool calls (forced ids; the model's log-probs of them are real)."""
-    try:  # the protocol writers' new home (the one-house refactor); agents.baselines before it
-        from vr_env.protocol.writers import final_turn, tool_turn  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from agents.baselines import final_turn, tool_turn
 
     def play(episode: int, turn: int, info: dict[str, Any]) -> str | None:
         rng = np.random.default_rng([seed, episode, 0xDE])
@@ -88,9 +86,9 @@ def demo_script(share: float, seed: int, frames: int, max_calls: int) -> Script:
         values = rng.integers(0, 3, size=(calls + 1, 4))
         if turn < calls:
             picks = sorted(int(i) for i in rng.choice(np.arange(1, frames + 1), size=4, replace=False))
-            answer = dict(zip(("TA", "VQ", "MQ", "OA"), values[turn].tolist(), strict=True))
+            answer = dict(zip(LABEL_KEYS, values[turn].tolist(), strict=True))
             return tool_turn("frames", "look closer", answer, 2, picks)
-        answer = dict(zip(("TA", "VQ", "MQ", "OA"), values[-1].tolist(), strict=True))
+        answer = dict(zip(LABEL_KEYS, values[-1].tolist(), strict=True))
         return final_turn("frames", "done", answer)
 
     return play
@@ -173,6 +171,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
             top_k=self.top_k or 0,
             max_new_tokens=int(self.max_completion_length or 1),
             do_sample=True,
+            temperature_after_first=None,  # one temperature: TRL's loss recomputes log-probs at it
         )
 
     def _seed(self, *parts: int) -> int:
