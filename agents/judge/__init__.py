@@ -2,22 +2,37 @@
 
 ``Judge`` (Python API, batched comparisons), ``Verdict`` (typed answer or "unscorable"),
 ``score_group`` / ``score_groups`` (one scalar per video of a GRPO group), adapters for TRL and
-Flow-GRPO, and the HTTP service (``agents.judge.server``, imports FastAPI) with its client.
+Flow-GRPO (``agents.judge.adapters``), and the HTTP service (``agents.judge.server``, FastAPI) with
+its client (``agents.judge.client``). Names are imported on first use, so the settings in
+``agents.judge.config`` load without the rest.
 """
 
-from agents.judge.groups import GroupScores, score_group, score_groups
-from agents.judge.judge import Comparison, Judge, JudgeConfig, JudgeRun
-from agents.judge.verdict import TraceTurn, Verdict, combine_orders
+from __future__ import annotations
 
-__all__ = [
-    "Comparison",
-    "GroupScores",
-    "Judge",
-    "JudgeConfig",
-    "JudgeRun",
-    "TraceTurn",
-    "Verdict",
-    "combine_orders",
-    "score_group",
-    "score_groups",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "Comparison": "agents.judge.judge",
+    "Judge": "agents.judge.judge",
+    "JudgeRun": "agents.judge.judge",
+    "JudgeConfig": "agents.judge.config",
+    "ServeConfig": "agents.judge.config",
+    "GroupScores": "agents.judge.groups",
+    "score_group": "agents.judge.groups",
+    "score_groups": "agents.judge.groups",
+    "TraceTurn": "agents.judge.verdict",
+    "Verdict": "agents.judge.verdict",
+    "combine_orders": "agents.judge.verdict",
+    "TRLRewardFunction": "agents.judge.adapters",
+    "FlowGRPOReward": "agents.judge.adapters",
+    "JudgeClient": "agents.judge.client",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'agents.judge' has no attribute {name!r}")

@@ -14,11 +14,12 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agents.backends.base import GenerationBackend, GenerationSettings
+from agents.judge.config import JudgeConfig
 from agents.judge.probability import answer_distributions, supports_distribution
 from agents.judge.verdict import TraceTurn, Verdict, combine_orders
 from agents.records import EpisodeRecord, TurnRecord
@@ -30,32 +31,6 @@ from vr_env.protocol.parsing import parse_turn
 
 #: ``script(record, turn) -> text | None``: a scripted judge turn (tests, benchmarks) or ``None``.
 JudgeScript = Callable[[PairRecord, int], "str | None"]
-
-
-@dataclass(frozen=True)
-class JudgeConfig:
-    """How the judge plays a comparison. Defaults: the paper's evaluation (greedy, one order)."""
-
-    max_new_tokens: int = field(default=2048, metadata={"help": "token limit of one judge turn"})
-    both_orders: bool = field(
-        default=False, metadata={"help": "judge every pair in both orders and combine them (position bias)"}
-    )
-    probability: bool = field(
-        default=True,
-        metadata={"help": "compute the overall answer's value distribution (one extra forward pass; transformers)"},
-    )
-    max_batch_size: int | None = field(
-        default=None, metadata={"help": "most episodes in one generation batch (default: all)"}
-    )
-    env: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "VRJudge-v0 options (EnvConfig fields, e.g. frames_per_video)"}
-    )
-
-    def settings(self) -> GenerationSettings:
-        return GenerationSettings.greedy(max_new_tokens=self.max_new_tokens)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

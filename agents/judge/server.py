@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Request
@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from agents.judge.config import ServeConfig
 from agents.judge.batcher import Batcher, QueueFull, ServiceStopped
 from agents.judge.groups import GroupScores, aggregate, group_pairs
 from agents.judge.inputs import INLINE_FORMATS, ResolvedVideo, VideoInputError, VideoResolver
@@ -37,24 +38,6 @@ MAX_ITEMS = 256
 MAX_GROUP = 64
 #: An oversize body is read and discarded up to this many times the limit before the 413.
 DRAIN_FACTOR = 8
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """Server settings (``vr-env serve`` flags)."""
-
-    host: str = field(default="127.0.0.1", metadata={"help": "address to bind (loopback by default)"})
-    port: int = field(default=8000, metadata={"help": "TCP port"})
-    video_root: str | None = field(
-        default=None, metadata={"help": "folder whose videos may be named by path (none: inline videos only)"}
-    )
-    max_inline_bytes: int = field(default=64 << 20, metadata={"help": "largest inline (base64) video, in bytes"})
-    max_request_bytes: int = field(default=256 << 20, metadata={"help": "largest request body, in bytes"})
-    max_queue: int = field(default=512, metadata={"help": "comparisons waiting at most; more get 429"})
-    max_batch: int = field(default=32, metadata={"help": "comparisons in one judge batch at most"})
-    batch_wait_ms: float = field(default=20.0, metadata={"help": "how long a batch waits for more requests"})
-    request_timeout_s: float = field(default=600.0, metadata={"help": "per-request time limit (504 after)"})
-    cache_entries: int = field(default=65536, metadata={"help": "verdicts kept in the cache (0: no cache)"})
 
 
 # ------------------------------------------------------------------------------------ schema
