@@ -69,7 +69,13 @@ class Batcher:
     """Bounded queue + one worker thread running judge batches (see the module docstring)."""
 
     def __init__(
-        self, judge: Judge, *, max_queue: int = 256, max_batch: int = 32, wait_s: float = 0.02, cache_entries: int = 4096
+        self,
+        judge: Judge,
+        *,
+        max_queue: int = 256,
+        max_batch: int = 32,
+        wait_s: float = 0.02,
+        cache_entries: int = 4096,
     ) -> None:
         if max_queue < 1 or max_batch < 1:
             raise ValueError("max_queue and max_batch must be >= 1")
@@ -168,7 +174,7 @@ class Batcher:
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            batch = []
+            batch: list[Job] = []
             while self._queue and len(batch) < self.max_batch:
                 job = self._queue.popleft()
                 if job.future.set_running_or_notify_cancel():

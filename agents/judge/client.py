@@ -79,7 +79,9 @@ class JudgeClient:
                     message = json.loads(text).get("detail", text)
                 except ValueError:
                     message = text
-                raise JudgeServiceError(error.code, message if isinstance(message, str) else json.dumps(message)) from None
+                raise JudgeServiceError(
+                    error.code, message if isinstance(message, str) else json.dumps(message)
+                ) from None
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ API

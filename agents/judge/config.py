@@ -37,7 +37,6 @@ class JudgeConfig:
         return asdict(self)
 
 
-
 @dataclass(frozen=True)
 class ServeConfig:
     """Server settings (``vr-env serve`` flags)."""

@@ -171,6 +171,4 @@ def score_group(
     both_orders: bool | None = None,
 ) -> GroupScores:
     """One scalar per video of one group (see the module docstring); calls and time reported."""
-    return score_groups(
-        judge, [(prompt, videos)], mode=mode, anchors=[anchor], soft=soft, both_orders=both_orders
-    )[0]
+    return score_groups(judge, [(prompt, videos)], mode=mode, anchors=[anchor], soft=soft, both_orders=both_orders)[0]

@@ -14,11 +14,11 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from agents.backends.base import GenerationBackend, GenerationSettings
+from agents.backends.base import GenerationBackend
 from agents.judge.config import JudgeConfig
 from agents.judge.probability import answer_distributions, supports_distribution
 from agents.judge.verdict import TraceTurn, Verdict, combine_orders
@@ -128,7 +128,9 @@ class Judge:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     # ------------------------------------------------------------------ judging
-    def compare(self, video_a: VideoLike, video_b: VideoLike, prompt: str, *, both_orders: bool | None = None) -> Verdict:
+    def compare(
+        self, video_a: VideoLike, video_b: VideoLike, prompt: str, *, both_orders: bool | None = None
+    ) -> Verdict:
         """Judge one pair (greedy); see :meth:`compare_batch`."""
         return self.compare_batch([Comparison(video_a, video_b, prompt)], both_orders=both_orders)[0]
 
@@ -159,7 +161,9 @@ class Judge:
             backward_index = None
             if both:
                 records.append(
-                    PairRecord(f"{index}:ba", item.prompt, forward.video_2, forward.video_1, labels={}, meta={"order": "ba"})
+                    PairRecord(
+                        f"{index}:ba", item.prompt, forward.video_2, forward.video_1, labels={}, meta={"order": "ba"}
+                    )
                 )
                 backward_index = len(records) - 1
             slots.append((len(records) - (2 if both else 1), backward_index))
@@ -200,17 +204,13 @@ class Judge:
             dists = answer_distributions(self.backend, finals, "OA", self.config.max_batch_size)
             seconds = time.perf_counter() - start
             for index, dist in enumerate(dists):
-                verdict = verdicts[index]
-                if dist is not None and verdict is not None:
-                    verdicts[index] = Verdict(**{**_fields(verdict), "distribution": dist})
+                found = verdicts[index]
+                if dist is not None and found is not None:
+                    verdicts[index] = replace(found, distribution=dist)
         missing = [i for i, v in enumerate(verdicts) if v is None]
         if missing:  # every record is played or skipped by the engine; this guards the invariant
             raise RuntimeError(f"no episode for pair(s) {missing}")
         return [v for v in verdicts if v is not None], seconds
-
-
-def _fields(verdict: Verdict) -> dict[str, Any]:
-    return {name: getattr(verdict, name) for name in verdict.__dataclass_fields__}
 
 
 def _record(pair_id: str, video_a: VideoLike, video_b: VideoLike, prompt: str) -> PairRecord:

@@ -27,8 +27,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from agents.judge.config import ServeConfig
 from agents.judge.batcher import Batcher, QueueFull, ServiceStopped
+from agents.judge.config import ServeConfig
 from agents.judge.groups import GroupScores, aggregate, group_pairs
 from agents.judge.inputs import INLINE_FORMATS, ResolvedVideo, VideoInputError, VideoResolver
 from agents.judge.judge import Comparison, Judge
@@ -102,7 +102,7 @@ class JudgeService:
         self._spool = tempfile.TemporaryDirectory(prefix="vr-judge-spool-")
         self.resolver = VideoResolver(config.video_root, self._spool.name, config.max_inline_bytes)
         self.requests: Counter[tuple[str, int]] = Counter()
-        self.latency_sum: Counter[str] = Counter()
+        self.latency_sum: dict[str, float] = {}
         self.started = time.time()
 
     def start(self) -> None:
@@ -234,7 +234,8 @@ def create_app(judge: Judge, config: ServeConfig | None = None) -> FastAPI:
         start = time.perf_counter()
         response = await call_next(request)
         service.requests[(request.url.path, response.status_code)] += 1
-        service.latency_sum[request.url.path] += time.perf_counter() - start
+        path = request.url.path
+        service.latency_sum[path] = service.latency_sum.get(path, 0.0) + time.perf_counter() - start
         return response
 
     app.add_middleware(BodyLimit, limit=config.max_request_bytes)

@@ -73,7 +73,11 @@ class Verdict:
     def mirrored(self) -> Verdict:
         """The same judgement seen with the two videos exchanged (labels and probabilities mirrored)."""
         winners = None if self.winners is None else {k: int(swap_label(v) or 0) for k, v in self.winners.items()}
-        dist = None if self.distribution is None else {0: self.distribution[0], 1: self.distribution[2], 2: self.distribution[1]}
+        dist = (
+            None
+            if self.distribution is None
+            else {0: self.distribution[0], 1: self.distribution[2], 2: self.distribution[1]}
+        )
         return replace(self, winners=winners, distribution=dist)
 
     def to_dict(self, trace: bool = True) -> dict[str, Any]:
@@ -104,7 +108,9 @@ class Verdict:
             reason=data.get("reason"),
             winners=None if data.get("winners") is None else {k: int(v) for k, v in data["winners"].items()},
             distribution=None if dist is None else {int(k): float(v) for k, v in dist.items()},
-            trace=tuple(TraceTurn(t["text"], tuple(t["fetched_frames"]), t.get("invalid_reason")) for t in data.get("trace", [])),
+            trace=tuple(
+                TraceTurn(t["text"], tuple(t["fetched_frames"]), t.get("invalid_reason")) for t in data.get("trace", [])
+            ),
             turns=int(data.get("turns", 0)),
             tool_calls=int(data.get("tool_calls", 0)),
             agreement=data.get("agreement"),

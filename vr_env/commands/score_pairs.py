@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
                     totals["judge_calls"] += result.judge_calls
                     totals["seconds"] += result.seconds
                     if scores_file is not None:
-                        scores_file.write(json.dumps({"line": group["line"], "ids": group["ids"], **result.to_dict()}) + "\n")
+                        scores_file.write(
+                            json.dumps({"line": group["line"], "ids": group["ids"], **result.to_dict()}) + "\n"
+                        )
                 handle.flush()
     finally:
         if scores_file is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,8 @@ VideoLike = str | os.PathLike[str] | np.ndarray | VideoRef
 def as_frames(video: Any) -> np.ndarray:
     """``video`` as uint8 ``(T, H, W, 3)``; accepts channel-first and float arrays in [0, 1].
 
-    Anything with ``__array__`` (a CPU torch tensor) works. Raises ``ValueError`` naming the problem.
+    Anything with ``__array__`` (a CPU torch tensor) works. Always a new array (the caller's buffer
+    may change later; the copy is what gets hashed and cached). Raises ``ValueError`` naming the problem.
     """
     frames = np.asarray(video)
     if frames.ndim != 4:
@@ -47,7 +47,7 @@ def as_frames(video: Any) -> np.ndarray:
     if min(frames.shape[:3]) < 1:
         raise ValueError(f"a frame array needs at least one frame of at least 1x1 pixels, got shape {frames.shape}")
     if frames.dtype == np.uint8:
-        return np.ascontiguousarray(frames)
+        return np.array(frames, order="C", copy=True)
     if np.issubdtype(frames.dtype, np.floating):
         if not np.isfinite(frames).all():
             raise ValueError("a float frame array contains NaN or infinity")
@@ -65,31 +65,24 @@ def frames_hash(frames: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, eq=False)
 class ArrayClip:
-    """A :class:`~vr_env.data.records.SyntheticClip` over frames held in memory (read-only)."""
+    """A :class:`~vr_env.data.records.SyntheticClip` over frames held in memory (made read-only).
 
-    frames: np.ndarray
-    fps: float = DEFAULT_FPS
-    digest: str = field(default="")
+    ``digest`` is the SHA-256 of the frames (:func:`frames_hash`); build with :meth:`from_frames`.
+    """
+
+    def __init__(self, frames: np.ndarray, fps: float = DEFAULT_FPS, digest: str | None = None) -> None:
+        self.frames = frames
+        self.fps = float(fps)
+        self.digest = digest or frames_hash(frames)
+        self.num_frames, self.height, self.width = (int(n) for n in frames.shape[:3])
 
     @classmethod
     def from_frames(cls, video: Any, fps: float | None = None) -> ArrayClip:
+        """Validate and convert ``video`` (see :func:`as_frames`); the array is made read-only."""
         frames = as_frames(video)
         frames.setflags(write=False)
-        return cls(frames, float(fps or DEFAULT_FPS), frames_hash(frames))
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.frames.shape[0])
-
-    @property
-    def height(self) -> int:
-        return int(self.frames.shape[1])
-
-    @property
-    def width(self) -> int:
-        return int(self.frames.shape[2])
+        return cls(frames, float(fps or DEFAULT_FPS))
 
     def render(self, frame_indices: np.ndarray) -> np.ndarray:
         return self.frames[np.asarray(frame_indices, dtype=np.int64)]

@@ -44,4 +44,10 @@ def test_serve_flags_come_from_the_configs() -> None:
     args = build_parser().parse_args(
         ["serve", "--model", "m", "--port", "9001", "--max-queue", "7", "--both-orders", "--video-root", "/data"]
     )
-    assert (args.host, args.port, args.max_queue, args.both_orders, args.video_root) == ("127.0.0.1", 9001, 7, True, "/data")
+    assert (args.host, args.port, args.max_queue, args.both_orders, args.video_root) == (
+        "127.0.0.1",
+        9001,
+        7,
+        True,
+        "/data",
+    )

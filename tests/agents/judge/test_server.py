@@ -25,7 +25,6 @@ from agents.judge.server import create_app
 from tests.agents.judge.stubs import StubJudge
 
 
-
 @contextmanager
 def running(judge: Any, **config: Any) -> Iterator[str]:
     """Serve ``judge`` on a free loopback port in a thread; yields the base URL."""
@@ -115,7 +114,10 @@ def test_bad_inputs_get_clear_4xx_and_the_server_keeps_serving(video_root: Path)
             (b'{"items": [', "JSON decode error"),
             (b'{"items": []}', "at least 1 item"),
             (b'{"items": [{"video_a": {"path": "v1.mp4"}, "video_b": {"path": "v2.mp4"}}]}', "prompt"),
-            (b'{"items": [{"video_a": {"path": "v1.mp4", "data": "AA=="}, "video_b": {"path": "v2.mp4"}, "prompt": "p"}]}', "exactly one"),
+            (
+                b'{"items": [{"video_a": {"path": "v1.mp4", "data": "AA=="}, "video_b": {"path": "v2.mp4"}, "prompt": "p"}]}',
+                "exactly one",
+            ),
             (b'{"items": [{"video_a": {"data": "***"}, "video_b": {"path": "v2.mp4"}, "prompt": "p"}]}', "base64"),
             (b'{"items": [], "surprise": 1}', "Extra inputs"),
         ]
