@@ -109,7 +109,9 @@ class TRLRewardFunction(_GroupReward):
     """``reward_funcs=[TRLRewardFunction(judge)]`` for TRL's GRPO-style trainers.
 
     ``completions`` are the generated videos. In anchor mode the reference videos come from the
-    dataset column named ``anchor_column`` (TRL passes dataset columns as keyword arguments).
+    dataset column named ``anchor_column`` (TRL passes dataset columns as keyword arguments). When
+    TRL passes ``log_metric`` (TRL 1.16 does), the judge calls, seconds and unscorable share of the
+    batch are logged as ``vr_judge/judge_calls``, ``vr_judge/seconds``, ``vr_judge/unscorable``.
     """
 
     __name__ = "vr_judge"
@@ -122,7 +124,12 @@ class TRLRewardFunction(_GroupReward):
         anchors = kwargs.get(self.anchor_column) if self.mode == "anchor" else None
         if self.mode == "anchor" and anchors is None:
             raise ValueError(f"anchor mode needs the dataset column {self.anchor_column!r} (reference videos)")
-        scores, _, _ = self.score(completions, prompts, anchors)
+        scores, results, _ = self.score(completions, prompts, anchors)
+        log_metric = kwargs.get("log_metric")
+        if callable(log_metric):
+            log_metric("vr_judge/judge_calls", float(sum(r.judge_calls for r in results)))
+            log_metric("vr_judge/seconds", float(sum(r.seconds for r in results)))
+            log_metric("vr_judge/unscorable", sum(s is None for s in scores) / max(len(scores), 1))
         return scores
 
 

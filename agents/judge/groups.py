@@ -29,8 +29,9 @@ class GroupScores:
     """Scores of one group, the comparisons behind them and what they cost.
 
     ``pairs[k] = (i, j)``: ``verdicts[k]`` judged video ``i`` (first) against ``j`` (``j = -1``: the
-    outside anchor). ``judge_calls``: episodes played (comparisons x orders); ``generate_calls``:
-    generation batches; ``seconds``: wall time.
+    outside anchor). ``judge_calls``: episodes played for this group (comparisons x orders);
+    ``generate_calls``: generation batches of the whole run (shared by groups judged together);
+    ``seconds``: wall time of the run, split between its groups by their number of comparisons.
     """
 
     scores: list[float | None]

@@ -91,7 +91,10 @@ def test_trl_reward_function_groups_consecutive_prompts() -> None:
     assert reward.__name__ == "vr_judge"
     prompts = ["cat"] * 3 + [[{"role": "user", "content": "dog"}]] * 2
     completions = ["v1.mp4", "v3.mp4", "v2.mp4", "v5.mp4", "v4.mp4"]
-    assert reward(prompts=prompts, completions=completions, completion_ids=None) == [0.0, 1.0, 0.5, 1.0, 0.0]
+    logged: dict[str, float] = {}
+    scores = reward(prompts=prompts, completions=completions, completion_ids=None, log_metric=logged.__setitem__)
+    assert scores == [0.0, 1.0, 0.5, 1.0, 0.0]
+    assert logged["vr_judge/judge_calls"] == 4 and logged["vr_judge/unscorable"] == 0.0
     assert len(judge.batches) == 1 and len(judge.batches[0]) == 3 + 1  # all groups in one judge run
     assert reward(prompts=["a"] * 4, completions=["v13.mp4", "v1.mp4", "v2.mp4", "v3.mp4"])[0] is None
     anchored = TRLRewardFunction(judge, mode="anchor")
