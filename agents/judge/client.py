@@ -1,8 +1,7 @@
 """A small client for the judge service (standard library HTTP only).
 
->>> client = JudgeClient("http://127.0.0.1:8000")  # doctest: +SKIP
->>> client.compare("a.mp4", "b.mp4", "a cat jumps").overall  # doctest: +SKIP
-1
+    client = JudgeClient("http://127.0.0.1:8000")
+    client.compare("a.mp4", "b.mp4", "a cat jumps").overall  # 1, 2 or 0 (tie)
 
 Videos: a ``str`` is a path on the SERVER (under its video root); ``bytes`` are a video file sent
 inline; a numpy array is sent inline as ``npy``. 429 and 503 answers are retried with backoff

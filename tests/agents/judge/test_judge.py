@@ -90,11 +90,12 @@ def test_both_orders_agree_for_a_position_independent_judge(judge: Judge) -> Non
 def test_unscorable_results_say_why(judge: Judge, tmp_path: Path) -> None:
     text_file = tmp_path / "notes.mp4"
     text_file.write_text("not a video")
-    missing, not_video, mute, bad_array = judge.compare_batch(
+    missing, not_video, mute, free, bad_array = judge.compare_batch(
         [
             (tmp_path / "missing.mp4", GOOD, "a red car"),
             (text_file, GOOD, "a red car"),
             (GOOD, BAD, "mute"),
+            (GOOD, BAD, "free"),  # an untrained model sampling freely never answers validly
             (np.zeros((4, 8, 8)), GOOD, "a red car"),
         ]
     )
@@ -102,28 +103,21 @@ def test_unscorable_results_say_why(judge: Judge, tmp_path: Path) -> None:
     assert not not_video.ok and "is not a video" in not_video.reason
     assert not mute.ok and mute.reason.startswith("no valid answer within the turn limit (3 turns")
     assert len(mute.trace) == 3 and all(t.invalid_reason for t in mute.trace)
+    assert not free.ok and free.reason.startswith("no valid answer") and free.distribution is None
     assert not bad_array.ok and "invalid video" in bad_array.reason and "(4, 8, 8)" in bad_array.reason
     assert mute.preference is None and mute.winners is None and Verdict.unscorable("x").distribution is None
 
 
-def test_trace_records_fetched_frames(judge: Judge) -> None:
-    verdict = judge.compare(GOOD, BAD, "tool use")
-    assert verdict.ok and verdict.turns == 2 and verdict.tool_calls == 1
-    assert verdict.trace[0].fetched_frames == (2, 20) and verdict.trace[1].fetched_frames == ()
-
-
-def test_batch_runs_through_one_generation_per_turn(judge: Judge) -> None:
+def test_batch_runs_through_one_generation_per_turn_and_traces_fetched_frames(judge: Judge) -> None:
     chw_float = np.transpose(GOOD.astype(np.float32) / 255.0, (0, 3, 1, 2))  # channel-first floats work too
     items = [(GOOD, BAD, "a"), (chw_float, BAD, "c"), (BAD, GOOD, "tool e")]
     run = judge.run(items)
     assert [v.overall for v in run.verdicts] == [1, 1, 2]
     assert run.episodes == 3 and run.generate_calls == 2  # turn 1 for all three, turn 2 for the tool user
     assert run.probability_seconds > 0 and all(v.distribution is not None for v in run.verdicts)
-
-
-def test_free_generation_of_an_untrained_model_is_unscorable_not_a_number(judge: Judge) -> None:
-    verdict = judge.compare(GOOD, BAD, "free")
-    assert not verdict.ok and verdict.reason.startswith("no valid answer") and verdict.distribution is None
+    tool_user = run.verdicts[2]
+    assert tool_user.turns == 2 and tool_user.tool_calls == 1
+    assert tool_user.trace[0].fetched_frames == (2, 20) and tool_user.trace[1].fetched_frames == ()
 
 
 def test_settings_key_changes_with_settings(tiny_backend: Any) -> None:
