@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from vr_env.data.inmemory import ArrayClip
-from vr_env.data.records import VideoRef
 from vr_env.video.errors import VideoError
+from vr_env.video.ref import VideoRef
 
 #: Inline container formats accepted (written to the server's spool folder) and "npy" frame arrays.
 INLINE_FORMATS: tuple[str, ...] = ("mp4", "webm", "mkv", "mov", "avi", "gif", "npy")

@@ -26,7 +26,8 @@ from agents.records import EpisodeRecord, TurnRecord
 from agents.rollout import RolloutEngine
 from vr_env.config import EnvConfig
 from vr_env.data.inmemory import InMemoryPairs, VideoLike, video_ref
-from vr_env.data.records import LABEL_KEYS, PairRecord
+from vr_env.data.records import PairRecord
+from vr_env.protocol.labels import LABEL_KEYS
 from vr_env.protocol.parsing import parse_turn
 
 #: ``script(record, turn) -> text | None``: a scripted judge turn (tests, benchmarks) or ``None``.

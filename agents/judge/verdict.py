@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from vr_env.data.records import LABEL_KEYS, swap_label
+from vr_env.protocol.labels import LABEL_KEYS, swap_label
 
 Status = Literal["ok", "unscorable"]
 

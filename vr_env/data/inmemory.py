@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from vr_env.data.base import PairDataset
-from vr_env.data.records import PairRecord, VideoRef
+from vr_env.data.records import PairRecord
+from vr_env.video.ref import VideoRef
 
 #: Frame rate assumed for an array that does not say (only metadata: sampling is by frame index).
 DEFAULT_FPS = 24.0

@@ -13,7 +13,7 @@ import numpy as np
 from agents.judge.config import JudgeConfig
 from agents.judge.judge import Comparison, JudgeRun
 from agents.judge.verdict import Verdict
-from vr_env.data.records import VideoRef
+from vr_env.video.ref import VideoRef
 
 LABELS = ("TA", "VQ", "MQ", "OA")
 
