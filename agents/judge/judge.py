@@ -155,7 +155,7 @@ class Judge:
             try:
                 forward = _record(f"{index}:ab", item.video_a, item.video_b, item.prompt)
             except (ValueError, TypeError) as error:
-                early[index] = Verdict.unscorable(f"invalid video: {error}")
+                early[index] = Verdict.unscorable(f"invalid input: {error}")
                 slots.append((None, None))
                 continue
             records.append(forward)

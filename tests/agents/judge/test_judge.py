@@ -104,7 +104,7 @@ def test_unscorable_results_say_why(judge: Judge, tmp_path: Path) -> None:
     assert not mute.ok and mute.reason.startswith("no valid answer within the turn limit (3 turns")
     assert len(mute.trace) == 3 and all(t.invalid_reason for t in mute.trace)
     assert not free.ok and free.reason.startswith("no valid answer") and free.distribution is None
-    assert not bad_array.ok and "invalid video" in bad_array.reason and "(4, 8, 8)" in bad_array.reason
+    assert not bad_array.ok and "invalid input" in bad_array.reason and "(4, 8, 8)" in bad_array.reason
     assert mute.preference is None and mute.winners is None and Verdict.unscorable("x").distribution is None
 
 
