@@ -18,9 +18,11 @@ from dataclasses import replace
 from typing import Any
 
 from agents.records import TurnRecord, turn_model_inputs
-from vr_env.protocol.parsing import _FINAL, _PAIR
+from vr_env.protocol.tags import scan_tags
 
 VALUES: tuple[int, ...] = (0, 1, 2)
+#: One ``KEY=value`` of an answer body, as :func:`vr_env.protocol.parsing.parse_answer` reads it.
+_KEY_VALUE = re.compile(r"\b(TA|VQ|MQ|OA|CF)\s*[=:]\s*([+-]?\w+)", re.IGNORECASE)
 
 
 def supports_distribution(backend: Any) -> bool:
@@ -29,17 +31,33 @@ def supports_distribution(backend: Any) -> bool:
 
 
 def value_span(text: str, key: str = "OA") -> tuple[int, int] | None:
-    """Character span of ``key``'s value in the last final answer of ``text`` (the one the env scored)."""
-    answers = list(_FINAL.finditer(text))
-    if not answers:
+    """Character span of ``key``'s value in the last final answer of ``text`` (the one the env scored).
+
+    Final-answer blocks are found with the parser's own tag scanner and paired as
+    ``TagBlocks.bodies`` pairs them; within the last body the last ``key=value`` counts.
+
+    >>> text = "<Think>x</Think><Answer>TA=1, OA=2</Answer>"
+    >>> start, end = value_span(text)
+    >>> text[start:end]
+    '2'
+    """
+    blocks = scan_tags(text)
+    spans: list[tuple[int, int]] = []
+    body_start: int | None = None
+    for is_close, start, end in blocks.tokens.get("final", ()):
+        if body_start is None:
+            if not is_close:
+                body_start = end
+        elif is_close:
+            spans.append((body_start, start))
+            body_start = None
+    if not spans:
         return None
-    body = answers[-1]
-    pairs = [m for m in _PAIR.finditer(body.group(1)) if m.group(1).upper() == key]
+    low, high = spans[-1]
+    pairs = [m for m in _KEY_VALUE.finditer(text, low, high) if m.group(1).upper() == key]
     if not pairs:
         return None
-    match = pairs[-1]
-    offset = body.start(1)
-    return offset + match.start(2), offset + match.end(2)
+    return pairs[-1].start(2), pairs[-1].end(2)
 
 
 def _decoded_length(tokenizer: Any, ids: Sequence[int]) -> int:

@@ -18,7 +18,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", help="uvicorn log level")
 
 
+def missing_serve_extra() -> str | None:
+    """The one-line fix when the web stack of the ``serve`` extra is not installed, else ``None``."""
+    import importlib.util
+
+    for module in ("fastapi", "uvicorn"):
+        if importlib.util.find_spec(module) is None:
+            return f"vr-env serve needs the serve extra (module {module!r} is not installed): pip install -e '.[train,serve]'"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    import sys
+
+    message = missing_serve_extra()
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     from agents.judge.config import ServeConfig
     from agents.judge.server import serve
     from vr_env.commands.dataclass_args import from_args

@@ -51,3 +51,16 @@ def test_serve_flags_come_from_the_configs() -> None:
         True,
         "/data",
     )
+
+
+def test_serve_without_the_web_stack_says_how_to_install(monkeypatch: object, capsys: object) -> None:
+    import importlib.util
+
+    import pytest
+
+    real = importlib.util.find_spec
+    mp: pytest.MonkeyPatch = monkeypatch  # type: ignore[assignment]
+    mp.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a))
+    assert main(["serve", "--model", "unused"]) == 2
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert "needs the serve extra (module 'fastapi' is not installed)" in err and ".[train,serve]" in err
