@@ -1,6 +1,6 @@
 # Two entry points on a fresh clone:
 #   make run   - a light virtualenv (no torch) and `vr-env demo` on the embedded synthetic benchmark
-#   make test  - a full virtualenv (train + dev extras) and the whole test suite
+#   make test  - a full virtualenv (train + serve + dev extras) and the whole test suite
 PYTHON ?= python3
 RUN_VENV ?= .venv-run
 DEV_VENV ?= .venv
@@ -19,7 +19,7 @@ $(DEV_VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(DEV_VENV)
 	$(DEV_VENV)/bin/python -m pip install -q --upgrade pip
 	$(DEV_VENV)/bin/python -m pip install -q $(TORCH_PINS)
-	$(DEV_VENV)/bin/python -m pip install -q -e ".[train,dev]"
+	$(DEV_VENV)/bin/python -m pip install -q -e ".[train,serve,dev]"
 	touch $@
 
 run: $(RUN_VENV)/.installed

@@ -36,6 +36,7 @@ TRAIN = [
     "sb3-contrib==2.9.*",
     "requests>=2.31",
 ]
+SERVE = ["fastapi==0.165.0", "uvicorn==0.55.0"]  # vr-env serve (docs/judge-service.md)
 DEV = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "ruff>=0.8", "mypy>=1.10"]
 
 setup(
@@ -52,8 +53,9 @@ setup(
         "train": TRAIN,
         # vLLM pins an older transformers/torch: install it in its own environment (docs/vlm.md).
         "vllm": ["vllm>=0.22,<0.32"],
+        "serve": SERVE,
         "dev": DEV,
-        "all": TRAIN + DEV,
+        "all": TRAIN + SERVE + DEV,
     },
     entry_points={
         "console_scripts": ["vr-env=vr_env.cli:main"],

@@ -16,6 +16,8 @@ COMMANDS: dict[str, str] = {
     "play": "vr_env.commands.play",
     "make-tiny-model": "vr_env.commands.make_tiny_model",
     "train": "vr_env.commands.train",
+    "serve": "vr_env.commands.serve",
+    "score-pairs": "vr_env.commands.score_pairs",
 }
 
 
