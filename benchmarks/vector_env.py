@@ -56,18 +56,33 @@ def run(envs: gym.vector.VectorEnv, vector_steps: int, offset: int = 0) -> None:
         envs.step([SCRIPT[(offset + t) % len(SCRIPT)]] * envs.num_envs)
 
 
-def steps_per_second(mode: str, info_context: bool, env_steps: int, seed: int) -> float:
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(mode: str, info_context: bool, env_steps: int, seed: int) -> dict[str, float]:
+    """Steps/s, plus CPU ms of the main process per vector step and of the workers per env step."""
     envs = build(mode, info_context)
+    workers = [p.pid for p in getattr(envs, "processes", [])]
     try:
         envs.reset(seed=seed)
         run(envs, WARMUP_EPISODES * len(SCRIPT))
         vector_steps = env_steps // envs.num_envs
-        start = time.perf_counter()
+        worker_cpu = sum(_process_cpu_s(pid) for pid in workers)
+        main_cpu, start = time.process_time(), time.perf_counter()
         run(envs, vector_steps)
         elapsed = time.perf_counter() - start
+        main_cpu = time.process_time() - main_cpu
+        worker_cpu = sum(_process_cpu_s(pid) for pid in workers) - worker_cpu
     finally:
         envs.close()
-    return vector_steps * envs.num_envs / elapsed
+    return {
+        "steps_per_s": vector_steps * envs.num_envs / elapsed,
+        "main_cpu_ms_per_vector_step": main_cpu / vector_steps * 1e3,
+        "worker_cpu_ms_per_env_step": worker_cpu / (vector_steps * envs.num_envs) * 1e3,
+    }
 
 
 def _spin(seconds: float) -> int:
@@ -105,13 +120,17 @@ def main() -> None:
 
     load_before = os.getloadavg()
     samples: dict[str, dict[str, list[float]]] = {str(c): {m: [] for m in MODES} for c in (True, False)}
+    main_ms: dict[str, dict[str, list[float]]] = {k: {m: [] for m in MODES} for k in samples}
+    worker_ms: dict[str, dict[str, list[float]]] = {k: {m: [] for m in MODES} for k in samples}
     ceilings: list[float] = []
     for repeat in range(args.repeats):  # interleaved, so machine load hits every setting alike
         for info_context in (True, False):
             for mode in MODES:
-                rate = steps_per_second(mode, info_context, args.steps, seed=repeat)
-                samples[str(info_context)][mode].append(rate)
-                print(f"repeat {repeat} info_context={info_context} {mode}: {rate:.0f} steps/s", flush=True)
+                got = measure(mode, info_context, args.steps, seed=repeat)
+                samples[str(info_context)][mode].append(got["steps_per_s"])
+                main_ms[str(info_context)][mode].append(got["main_cpu_ms_per_vector_step"])
+                worker_ms[str(info_context)][mode].append(got["worker_cpu_ms_per_env_step"])
+                print(f"repeat {repeat} info_context={info_context} {mode}: {got}", flush=True)
         ceilings.append(cpu_ceiling())
         print(f"repeat {repeat} cpu ceiling (2 busy processes / 1): {ceilings[-1]:.2f}", flush=True)
     load_after = os.getloadavg()
@@ -119,7 +138,22 @@ def main() -> None:
     table: dict[str, dict[str, Any]] = {}
     for key, by_mode in samples.items():
         median = {m: statistics.median(v) for m, v in by_mode.items()}
+        main = {m: statistics.median(v) for m, v in main_ms[key].items()}
+        worker = {m: statistics.median(v) for m, v in worker_ms[key].items()}
+        # On idle cores a vector step takes the main process's CPU work plus one worker step (the
+        # workers run in parallel; the main process waits for them, then reads and merges).
+        ideal = {m: int(m[-1]) * 1e3 / (main[m] + worker[m]) for m in MODES}
         table[key] = {
+            "cpu_ms": {
+                m: {"main_per_vector_step": round(main[m], 3), "worker_per_env_step": round(worker[m], 3)}
+                for m in MODES
+            },
+            "cpu_ms_per_env_step_all_processes": {
+                m: round((main[m] + int(m[-1]) * worker[m]) / int(m[-1]), 3) for m in MODES
+            },
+            "idle_cores_projection_steps_per_s": {m: round(v, 1) for m, v in ideal.items()},
+            "idle_cores_projection_async_2_over_async_1": round(ideal["async_2"] / ideal["async_1"], 2),
+            "idle_cores_projection_async_1_over_sync_1": round(ideal["async_1"] / ideal["sync_1"], 2),
             "median_steps_per_s": {m: round(v, 1) for m, v in median.items()},
             "async_2_over_async_1": round(median["async_2"] / median["async_1"], 2),
             "async_1_over_sync_1": round(median["async_1"] / median["sync_1"], 2),
@@ -164,6 +198,30 @@ def main() -> None:
             f"| {row['async_2_over_async_1']} | {row['async_1_over_sync_1']} | {row['async_2_over_sync_1']} |"
         )
     lines += [
+        "",
+        "CPU time per step, measured in the same run (median ms; main process per vector step, each worker "
+        "per env step; `all` = CPU of every process per env step), and what it implies on 2 idle cores "
+        "(vector step = main CPU + one worker step, workers in parallel):",
+        "",
+        "| info_context | mode | main ms | worker ms | all ms / env step | idle-core projection steps/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, row in table.items():
+        for m in MODES:
+            cpu = row["cpu_ms"][m]
+            lines.append(
+                f"| {key} | {m} | {cpu['main_per_vector_step']} | {cpu['worker_per_env_step']} "
+                f"| {row['cpu_ms_per_env_step_all_processes'][m]} | {row['idle_cores_projection_steps_per_s'][m]:.0f} |"
+            )
+    lines += [
+        "",
+        "Idle-core projection of the ratios: "
+        + "; ".join(
+            f"info_context={key}: async_2/async_1 {row['idle_cores_projection_async_2_over_async_1']}, "
+            f"async_1/sync_1 {row['idle_cores_projection_async_1_over_sync_1']}"
+            for key, row in table.items()
+        )
+        + ".",
         "",
         f"CPU ceiling on this machine during the run: 2 busy processes did "
         f"{result['cpu_ceiling_2_over_1']['median']}x the pure-CPU work of 1 (median; the best 2 workers could reach).",
