@@ -93,3 +93,14 @@ def test_shared_text_shorter_text_hides_the_stale_tail() -> None:
     assert view[0] == "short ✓"
     write_to_shared_memory(space, 0, "", memory)
     assert view[0] == ""
+
+
+def test_agents_reading_the_context_name_the_option(pairs) -> None:
+    from vr_env.context import context_from_info
+
+    env = VRJudgeEnv(dataset=pairs, info_context=False)
+    _, info = env.reset(seed=0, options={"pair_index": 0})
+    with pytest.raises(ValueError, match="info_context=False"):
+        context_from_info(info)
+    _, info = VRJudgeEnv(dataset=pairs).reset(seed=0, options={"pair_index": 0})
+    assert isinstance(context_from_info(info), Context)
