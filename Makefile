@@ -42,6 +42,7 @@ bench: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/env_step.py
 	$(DEV_VENV)/bin/python benchmarks/fuzz_step.py       # 200,000 actions, ~15 min on 2 busy cores
 	$(DEV_VENV)/bin/python benchmarks/cold_episode.py
+	$(DEV_VENV)/bin/python benchmarks/vector_env.py       # Sync vs Async vector envs, ~6 min on 2 busy cores
 	$(DEV_VENV)/bin/python benchmarks/soak.py            # 2,000 episodes per backend, ~35 min on 2 busy cores
 
 clean:

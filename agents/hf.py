@@ -15,7 +15,7 @@ from typing import Any
 from agents.backends import make_backend
 from agents.backends.base import Generation, GenerationBackend, GenerationSettings
 from agents.policy import BackendPolicy
-from vr_env.context import to_chat_messages
+from vr_env.context import context_from_info, to_chat_messages
 from vr_env.driver import Decision, Job
 
 __all__ = ["GenerationSettings", "HFVLMAgent", "hf_agent", "make_hf_agent"]
@@ -64,7 +64,7 @@ class HFVLMAgent:
     def act(self, observation: Any, info: Mapping[str, Any]) -> str:
         """One model turn for the episode whose current context is ``info["context"]``."""
         turn = int(info.get("turn", self._turn))
-        generation = self.backend.generate([to_chat_messages(info["context"])], self._settings(turn))[0]
+        generation = self.backend.generate([to_chat_messages(context_from_info(info))], self._settings(turn))[0]
         self.last_generation = generation
         self._turn = turn + 1
         return generation.text

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from agents.backends.base import Generation, GenerationBackend, GenerationSettings
-from vr_env.context import to_chat_messages
+from vr_env.context import context_from_info, to_chat_messages
 from vr_env.driver import Decision, Job
 
 #: ``script(episode, turn, info) -> text | None``: a scripted turn (forced ids) or ``None`` (sample).
@@ -85,7 +85,7 @@ class BackendPolicy:
         settings: GenerationSettings,
         turn: int,
     ) -> list[Generation]:
-        conversations = [to_chat_messages(info["context"]) for info in infos]
+        conversations = [to_chat_messages(context_from_info(info)) for info in infos]
         base = self.seed if settings.seed is None else settings.seed
         settings = settings.with_seed(_turn_seed(base, episodes[0], turn))
         self.calls += 1

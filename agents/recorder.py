@@ -19,6 +19,7 @@ from typing import Any
 
 from agents.backends.base import Generation
 from agents.records import EpisodeRecord, TurnRecord, contains_run
+from vr_env.context import context_from_info
 from vr_env.driver import EpisodeResult, TurnResult
 
 
@@ -54,7 +55,7 @@ class EpisodeRecorder:
         turn = TurnRecord(
             episode=record.episode,
             turn=result.turn,
-            context=result.context_info["context"],
+            context=context_from_info(result.context_info),
             text=str(result.action),
             prompt_ids=generation.prompt_ids if generation else None,
             completion_ids=generation.token_ids if generation else None,

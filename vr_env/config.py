@@ -117,6 +117,13 @@ class EnvConfig:
     eviction: Literal["text", "silent"] = field(
         default="text", metadata={"help": "an evicted image leaves the template's text, or disappears (silent)"}
     )
+    info_context: bool = field(
+        default=True,
+        metadata={
+            "help": "put the full windowed context (every shown frame's pixels) in info['context']; "
+            "false leaves it out, so vectorized RL workers do not send ~0.6 MB per step through a pipe"
+        },
+    )
 
     def __post_init__(self) -> None:
         from vr_env.config_types import type_problems

@@ -167,3 +167,14 @@ def to_chat_messages(context: Context, image_format: Literal["pil", "array"] = "
     helpers expect. A video block's ``video`` is the list of its frames.
     """
     return [{"role": t.role, "content": turn_content(t, image_format, context.style)} for t in context.turns]
+
+
+def context_from_info(info: Any) -> Context:
+    """``info["context"]``, or a clear error when the env was made with ``info_context=False``."""
+    context = info.get("context") if hasattr(info, "get") else None
+    if not isinstance(context, Context):
+        raise ValueError(
+            "info has no 'context': the environment was made with info_context=False, which leaves the "
+            "windowed context out of info; agents that read the context need info_context=True (the default)"
+        )
+    return context

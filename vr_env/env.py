@@ -2,7 +2,9 @@
 
 One episode is one pair. Actions are model turns (text); observations are the frames visible in
 the memory window plus the new text. ``info["context"]`` is the full windowed context, which
-:func:`vr_env.context.to_chat_messages` turns into chat messages.
+:func:`vr_env.context.to_chat_messages` turns into chat messages; ``info_context=False`` leaves it
+out of ``info`` (every other key stays), for vectorized RL whose policy reads only the observation:
+it carries every shown frame's pixels, which ``AsyncVectorEnv`` would pickle through a pipe each step.
 
 >>> import gymnasium as gym
 >>> env = gym.make("vr_env:VRJudge-v0")
@@ -346,8 +348,9 @@ class VRJudgeEnv(gym.Env[dict, str]):
     def _info(self, **extra: Any) -> dict[str, Any]:
         ep = self._episode
         assert ep is not None
+        context = {"context": ep.context.copy()} if self.config.info_context else {}
         return {
-            "context": ep.context.copy(),
+            **context,
             "pair_id": ep.record.pair_id,
             "pair_index": ep.pair_index,
             "swapped": ep.swapped,

@@ -123,18 +123,21 @@ def _empty_text(space: TextSpace, n: int = 1, fn: Any = np.zeros) -> tuple[str, 
 
 @create_shared_memory.register(TextSpace)
 def _shared_text(space: TextSpace, n: int = 1, ctx: ModuleType = mp) -> SynchronizedArray[c_int32]:
-    # One int32 code point per character; -1 pads.
+    # One int32 code point per character; -1 ends a shorter text.
     return ctx.Array(np.dtype(np.int32).char, n * space.max_length)
 
 
 @write_to_shared_memory.register(TextSpace)
 def _write_text(space: TextSpace, index: int, value: str, shared_memory: SynchronizedArray[c_int32]) -> None:
+    # Only the text and one -1 terminator are written (not the whole padded row): a step's text is
+    # usually far shorter than max_length, and this runs in the worker on every step.
     size = space.max_length
     buffer = np.frombuffer(shared_memory.get_obj(), dtype=np.int32)  # type: ignore[call-overload]
-    codes = np.full(size, -1, dtype=np.int32)
     encoded = np.frombuffer(value.encode("utf-32-le"), dtype=np.int32)[:size]
-    codes[: encoded.size] = encoded
-    np.copyto(buffer[index * size : (index + 1) * size], codes)
+    start = index * size
+    buffer[start : start + encoded.size] = encoded
+    if encoded.size < size:
+        buffer[start + encoded.size] = -1
 
 
 class SharedTexts(SequenceABC):
@@ -155,7 +158,9 @@ class SharedTexts(SequenceABC):
         if isinstance(index, slice):
             return tuple(self)[index]
         row = self._data[index]
-        return row[row >= 0].astype(np.int32).tobytes().decode("utf-32-le")
+        ends = np.flatnonzero(row < 0)  # the text ends at the first -1 (what follows is stale)
+        end = int(ends[0]) if ends.size else row.size
+        return row[:end].tobytes().decode("utf-32-le")
 
     def __deepcopy__(self, memo: dict) -> tuple[str, ...]:
         return tuple(self)

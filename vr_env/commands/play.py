@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     except VideoError as exc:
         print(f"play: error: {exc}", file=sys.stderr)
         return 2
-    sheet = save_episode_sheet(info["context"], Path(args.out) / "episode.png")
+    sheet = save_episode_sheet(env.context, Path(args.out) / "episode.png")
     components = info["reward_components"]
     print(obs["text"])
     print("labels:       " + ", ".join(f"{k}={v}" for k, v in info["labels"].items()))
