@@ -6,12 +6,15 @@ the visible frames stacked on the channel axis. On the ``noise`` toy (only noise
 whole clip, so the two initial frames show them) PPO learns to tell the noisy video from the clean
 one in a few thousand steps.
 
-    python examples/03_sb3_ppo.py [--timesteps N]
+    python examples/03_sb3_ppo.py [--timesteps N] [--quick]
+
+``--quick`` (or ``VR_ENV_QUICK=1``): 256 timesteps, 10 held-out pairs (shows the loop, learns little).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from vr_env.commands.extras import require_train_extra
 
@@ -33,7 +36,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timesteps", type=int, default=4096)  # 16 PPO rollouts: under a minute on 2 cores
     parser.add_argument("--pairs", type=int, default=100, help="held-out pairs to evaluate on")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("VR_ENV_QUICK") == "1")
     args = parser.parse_args()
+    if args.quick:
+        args.timesteps, args.pairs = min(args.timesteps, 256), min(args.pairs, 10)
     torch.set_num_threads(1)
 
     # Training pairs come from generator seed 0, held-out pairs from seed 1.
