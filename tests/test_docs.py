@@ -66,7 +66,7 @@ def test_page_code_runs(page: str) -> None:
     namespace: dict[str, object] = {"__name__": "docs_page"}
     with contextlib.redirect_stdout(out):
         for block in blocks:
-            exec(compile(block, page, "exec"), namespace)  # noqa: S102 - our own documentation
+            exec(compile(block, page, "exec"), namespace)
     text = out.getvalue()
     if page == "your-own-agent.md":
         # The agent fetched once per episode and answered every dimension.

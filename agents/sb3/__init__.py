@@ -61,10 +61,10 @@ if "VRJudgeSB3-v0" not in registry:
 __all__ = [
     "ANSWER_NOW",
     "ANSWER_VALUES",
-    "ExplorationBonus",
     "MIN_IMAGE_SIDE",
     "TOY_SETTINGS",
     "TOY_TRAINING",
+    "ExplorationBonus",
     "Observation",
     "Predict",
     "SB3JudgeWrapper",

@@ -62,6 +62,20 @@ class SlotCNN(BaseFeaturesExtractor):
         self.slot_dim = slot_features + (2 if highpass else 0)
         self._features_dim += self.slots * (self.slot_dim - slot_features)
 
+    def slot_features(self, frames: th.Tensor) -> th.Tensor:
+        """``(batch, slots, slot_features)`` from channels-first stacked slots ``(batch, 3 * slots, h, w)``."""
+        batch, _, h, w = frames.shape
+        images = frames.reshape(batch * self.slots, 3, h, w)
+        stats: list[th.Tensor] = []
+        if self.highpass:
+            grey = images.mean(dim=1, keepdim=True)
+            texture = 4.0 * nn.functional.conv2d(grey, self.laplacian, padding=1).abs()
+            images = th.cat([images, texture], dim=1)
+            stats = [texture.mean(dim=(1, 2, 3)).unsqueeze(1), texture.std(dim=(1, 2, 3)).unsqueeze(1)]
+        maps = self.convs(images)
+        pooled = th.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
+        return th.cat([self.linear(pooled), *stats], dim=1).reshape(batch, self.slots, -1)
+
     def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
         frames = observations["frames"]
         if not self.channels_first:
@@ -100,20 +114,6 @@ class VideoPoolCNN(SlotCNN):
         extra = sum(get_flattened_obs_dim(observation_space[key]) for key in others)
         self.others = others
         self._features_dim = 4 * self.slot_dim + extra
-
-    def slot_features(self, frames: th.Tensor) -> th.Tensor:
-        """``(batch, slots, slot_features)`` from channels-first stacked slots ``(batch, 3 * slots, h, w)``."""
-        batch, _, h, w = frames.shape
-        images = frames.reshape(batch * self.slots, 3, h, w)
-        stats: list[th.Tensor] = []
-        if self.highpass:
-            grey = images.mean(dim=1, keepdim=True)
-            texture = 4.0 * nn.functional.conv2d(grey, self.laplacian, padding=1).abs()
-            images = th.cat([images, texture], dim=1)
-            stats = [texture.mean(dim=(1, 2, 3)).unsqueeze(1), texture.std(dim=(1, 2, 3)).unsqueeze(1)]
-        maps = self.convs(images)
-        pooled = th.cat([maps.mean(dim=(2, 3)), maps.amax(dim=(2, 3))], dim=1)
-        return th.cat([self.linear(pooled), *stats], dim=1).reshape(batch, self.slots, -1)
 
     def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
         frames = observations["frames"]
