@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -20,7 +21,7 @@ from vr_env.render import episode_sheet
 
 #: A small episode: 16 candidate frames per video, 2 initial frames per video, 2 calls of 4 frames,
 #: a memory window of one tool round.
-FIGURE_ENV = {
+FIGURE_ENV: dict[str, Any] = {
     "frames_per_video": 16,
     "initial_frames": 4,
     "max_frames_per_call": 4,

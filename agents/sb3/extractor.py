@@ -50,6 +50,7 @@ class SlotCNN(BaseFeaturesExtractor):
         self.slots = slots
         self.others = others
         self.highpass = highpass
+        self.laplacian: th.Tensor
         laplacian = th.tensor([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]]).reshape(1, 1, 3, 3)
         self.register_buffer("laplacian", laplacian, persistent=False)
         layers: list[nn.Module] = []
