@@ -144,6 +144,11 @@ def run(timesteps: int, eval_every: int, eval_pairs: int, train_pairs: int, seed
 
     curve = [{"timesteps": 0, "train_seconds": 0.0, **summary(evaluate_judge(predict, test_env, eval_pairs))}]
     model.learn(timesteps, callback=CurveCallback(predict, test_env, eval_pairs, eval_every, curve))
+    shaping = {
+        "training_episodes": sum(len(rewards) for rewards in vec.env_method("get_episode_rewards")),
+        "bonus_paid_episodes": int(sum(vec.get_attr("paid_episodes"))),
+        "bonus_paid_total": round(float(sum(vec.get_attr("paid_total"))), 3),
+    }
     vec.close()
     final = evaluate_judge(predict, test_env, eval_pairs)
     labels = Counter(r.labels["VQ"] for r in test_records)
@@ -151,6 +156,7 @@ def run(timesteps: int, eval_every: int, eval_pairs: int, train_pairs: int, seed
         "references": references,
         "curve": curve,
         "final": final,
+        "exploration_bonus": shaping,
         "label_counts_vq": {str(k): labels[k] for k in sorted(labels)},
     }
 
@@ -233,6 +239,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {p['timesteps']} | {p['train_seconds']:.0f} | {p['return_mean']:.3f} | "
             f"{100 * p['accuracy']['VQ']:.1f} | {p['tool_calls_mean']:.2f} |"
         )
+    shaping = results["exploration_bonus"]
+    lines += [
+        "",
+        f"Exploration term during training: paid in {shaping['bonus_paid_episodes']} of "
+        f"{shaping['training_episodes']} training episodes, {shaping['bonus_paid_total']} in all.",
+    ]
     table = results["references"]["best initial-frames judge (perfect perception, Bayes rule from training labels)"]
     lines += [
         "",

@@ -23,7 +23,8 @@ class ExplorationBonus(gym.Wrapper):
     """Adds ``eta * max(omega - R, 0)`` to the final reward of an episode that executed a tool call.
 
     ``R`` is the fraction of the last ``window`` finished episodes (this one included) that used the
-    tool; ``info["exploration_bonus"]`` holds the amount added at the episode's last step.
+    tool; ``info["exploration_bonus"]`` holds the amount added at the episode's last step, and
+    ``paid_episodes`` / ``paid_total`` count the episodes paid and the sum paid so far.
 
     :param omega: tool-use rate below which the bonus is paid (paper: 0.2).
     :param eta: scale of the bonus (paper: 0.5).
@@ -42,6 +43,7 @@ class ExplorationBonus(gym.Wrapper):
             raise ValueError(f"need 0 <= omega <= 1, eta >= 0, window >= 1; got {omega}, {eta}, {window}")
         self.omega, self.eta = float(omega), float(eta)
         self.recent: deque[bool] = deque(maxlen=int(window))
+        self.paid_episodes, self.paid_total = 0, 0.0
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -51,5 +53,7 @@ class ExplorationBonus(gym.Wrapper):
             rate = sum(self.recent) / len(self.recent)
             bonus = self.eta * max(self.omega - rate, 0.0) if used else 0.0
             info["exploration_bonus"] = bonus
+            self.paid_episodes += bonus > 0
+            self.paid_total += bonus
             reward = float(reward) + bonus
         return obs, reward, terminated, truncated, info
