@@ -1,13 +1,13 @@
 # Two entry points on a fresh clone:
 #   make run   - a light virtualenv (no torch) and `vr-env demo` on the embedded synthetic benchmark
-#   make test  - a full virtualenv (train + serve + dev extras) and the whole test suite
+#   make test  - a full virtualenv (train + serve + dev + docs extras) and the whole test suite (docs site included)
 PYTHON ?= python3
 RUN_VENV ?= .venv-run
 DEV_VENV ?= .venv
 # torch first and pinned: an unpinned resolve pulls a multi-GB CUDA build.
 TORCH_PINS = torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test lint type bench clean
+.PHONY: run test lint type bench docs clean
 
 $(RUN_VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(RUN_VENV)
@@ -19,7 +19,7 @@ $(DEV_VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(DEV_VENV)
 	$(DEV_VENV)/bin/python -m pip install -q --upgrade pip
 	$(DEV_VENV)/bin/python -m pip install -q $(TORCH_PINS)
-	$(DEV_VENV)/bin/python -m pip install -q -e ".[train,serve,dev]"
+	$(DEV_VENV)/bin/python -m pip install -q -e ".[train,serve,dev,docs]"
 	touch $@
 
 run: $(RUN_VENV)/.installed
@@ -38,6 +38,10 @@ lint: $(DEV_VENV)/.installed
 type: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/mypy vr_env agents
 
+# The documentation site into site/ (tests/test_docs.py builds it strictly as part of `make test`).
+docs: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/mkdocs build --strict -d site
+
 bench: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/env_step.py
 	$(DEV_VENV)/bin/python benchmarks/fuzz_step.py       # 200,000 actions, ~15 min on 2 busy cores
@@ -46,4 +50,4 @@ bench: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/soak.py            # 2,000 episodes per backend, ~35 min on 2 busy cores
 
 clean:
-	rm -rf $(RUN_VENV) $(DEV_VENV) runs build *.egg-info
+	rm -rf $(RUN_VENV) $(DEV_VENV) runs build site *.egg-info

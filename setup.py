@@ -38,6 +38,8 @@ TRAIN = [
 ]
 SERVE = ["fastapi==0.165.0", "uvicorn==0.55.0"]  # vr-env serve (docs/judge-service.md)
 DEV = ["pytest>=8", "pytest-xdist>=3.5", "hypothesis>=6.100", "ruff>=0.8", "mypy>=1.10"]
+# The documentation site (mkdocs.yml), built strictly by the test suite (tests/test_docs.py).
+DOCS = ["mkdocs==1.6.1", "mkdocs-material==9.8.1", "mkdocstrings==1.0.8", "mkdocstrings-python==2.0.11"]
 
 setup(
     name="vr-env",
@@ -55,7 +57,8 @@ setup(
         "vllm": ["vllm>=0.22,<0.32"],
         "serve": SERVE,
         "dev": DEV,
-        "all": TRAIN + SERVE + DEV,
+        "docs": DOCS,
+        "all": TRAIN + SERVE + DEV + DOCS,
     },
     entry_points={
         "console_scripts": ["vr-env=vr_env.cli:main"],

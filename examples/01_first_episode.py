@@ -1,12 +1,16 @@
 """Your first episode: look at what the judge sees, fetch frames with the tool, answer.
 
-python examples/01_first_episode.py [--out runs/first_episode.png]
+    python examples/01_first_episode.py [--out runs/first_episode.png] [--quick]
+
+One episode is already small; ``--quick`` (or ``VR_ENV_QUICK=1``, what the test suite uses) is
+accepted so every example has the same switch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import gymnasium as gym
 
@@ -25,6 +29,7 @@ def turn(answer: str, frames: list[int] | None = None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/first_episode.png")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("VR_ENV_QUICK") == "1")
     args = parser.parse_args()
 
     env = gym.make("vr_env:VRJudge-v0")  # the embedded synthetic benchmark

@@ -4,12 +4,15 @@ This one never calls the tool: it compares the two videos' initial frames by how
 from frame to frame and by high-frequency noise, then answers. Run it against the labels of the
 synthetic benchmark and see where looking at only 8 frames falls short.
 
-    python examples/02_your_own_agent.py [--pairs 50]
+    python examples/02_your_own_agent.py [--pairs 50] [--quick]
+
+``--quick`` (or ``VR_ENV_QUICK=1``) judges 8 pairs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -31,7 +34,10 @@ def my_judge(obs: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("VR_ENV_QUICK") == "1")
     args = parser.parse_args()
+    if args.quick:
+        args.pairs = min(args.pairs, 8)
     env = gym.make("vr_env:VRJudge-v0")
     hits = {"OA": 0, "VQ": 0}
     for i in range(args.pairs):

@@ -6,12 +6,16 @@ the visible frames stacked on the channel axis. On the ``noise`` toy (only noise
 whole clip, so the two initial frames show them) PPO learns to tell the noisy video from the clean
 one in a few thousand steps.
 
-    python examples/03_sb3_ppo.py [--timesteps N]
+    python examples/03_sb3_ppo.py [--timesteps N] [--quick]
+
+``--quick`` (or ``VR_ENV_QUICK=1``): 256 timesteps, 64 training and 10 held-out pairs (shows the
+loop, learns little).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from vr_env.commands.extras import require_train_extra
 
@@ -33,11 +37,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timesteps", type=int, default=4096)  # 16 PPO rollouts: under a minute on 2 cores
     parser.add_argument("--pairs", type=int, default=100, help="held-out pairs to evaluate on")
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("VR_ENV_QUICK") == "1")
     args = parser.parse_args()
+    train_pairs = 2048
+    if args.quick:
+        args.timesteps, args.pairs, train_pairs = min(args.timesteps, 256), min(args.pairs, 10), 64
     torch.set_num_threads(1)
 
     # Training pairs come from generator seed 0, held-out pairs from seed 1.
-    train_env = make_vec_env(make_sb3_env, n_envs=4, seed=0, env_kwargs=toy_env_kwargs("noise", 2048, seed=0))
+    train_env = make_vec_env(make_sb3_env, n_envs=4, seed=0, env_kwargs=toy_env_kwargs("noise", train_pairs, seed=0))
     test_env = make_sb3_env(**toy_env_kwargs("noise", args.pairs, seed=1))
     print("action space:", test_env.action_space)
     print("observation space:", test_env.observation_space)

@@ -4,7 +4,9 @@ Builds a random-weight tiny model (no download), plays G episodes on each of a f
 with one generation batch per turn, and prints what a trainer receives: per-turn records with the
 exact prompt ids, sampled ids and log-probs, plus each episode's reward and GRPO advantage.
 
-    python examples/04_tiny_vlm_rollouts.py [--pairs 2] [--group 4] [--max-new-tokens 24]
+    python examples/04_tiny_vlm_rollouts.py [--pairs 2] [--group 4] [--max-new-tokens 24] [--quick]
+
+``--quick`` (or ``VR_ENV_QUICK=1``): 1 pair, G = 2, 8 new tokens.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=2)
     parser.add_argument("--group", type=int, default=4, help="G: episodes per pair")
     parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--quick", action="store_true", default=os.environ.get("VR_ENV_QUICK") == "1")
     args = parser.parse_args()
+    if args.quick:
+        args.pairs, args.group, args.max_new_tokens = 1, 2, 8
 
     from vr_env.commands.extras import require_train_extra
 

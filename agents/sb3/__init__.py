@@ -41,8 +41,9 @@ from __future__ import annotations
 from gymnasium.envs.registration import register, registry
 
 from agents.sb3.evaluation import Predict, constant_policy, evaluate_judge, random_policy
-from agents.sb3.extractor import SlotCNN
-from agents.sb3.toys import TOY_SETTINGS, toy_env_kwargs, toy_ppo_kwargs
+from agents.sb3.exploration import ExplorationBonus
+from agents.sb3.extractor import SlotCNN, VideoPoolCNN
+from agents.sb3.toys import TOY_SETTINGS, TOY_TRAINING, make_toy_env, toy_env_kwargs, toy_ppo_kwargs
 from agents.sb3.wrapper import (
     ANSWER_NOW,
     ANSWER_VALUES,
@@ -62,13 +63,17 @@ __all__ = [
     "ANSWER_VALUES",
     "MIN_IMAGE_SIDE",
     "TOY_SETTINGS",
+    "TOY_TRAINING",
+    "ExplorationBonus",
     "Observation",
     "Predict",
     "SB3JudgeWrapper",
     "SlotCNN",
+    "VideoPoolCNN",
     "constant_policy",
     "evaluate_judge",
     "make_sb3_env",
+    "make_toy_env",
     "random_policy",
     "sb3_observation_size",
     "segment_frame_ids",

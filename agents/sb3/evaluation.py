@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
+import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
@@ -15,13 +16,16 @@ from vr_env.protocol.labels import LABEL_KEYS
 Predict = Callable[[Observation], Any]
 
 
-def evaluate_judge(predict: Predict, env: SB3JudgeWrapper, pairs: int) -> dict[str, Any]:
+def evaluate_judge(predict: Predict, env: SB3JudgeWrapper | gym.Env, pairs: int) -> dict[str, Any]:
     """Play pairs ``0..pairs-1`` of ``env``'s dataset (pinned, unswapped) with ``predict(obs) -> action``.
+
+    ``env`` is an :class:`SB3JudgeWrapper`, possibly wrapped again (e.g. :func:`agents.sb3.make_toy_env`).
 
     Returns the mean episode return, per-key accuracy, mean tool calls and the answers' value counts.
     """
-    if not 1 <= pairs <= len(env.unwrapped.dataset):  # type: ignore[attr-defined]
-        raise ValueError(f"pairs must lie in 1..{len(env.unwrapped.dataset)}, got {pairs}")  # type: ignore[attr-defined]
+    size = len(cast(Any, env.unwrapped).dataset)
+    if not 1 <= pairs <= size:
+        raise ValueError(f"pairs must lie in 1..{size}, got {pairs}")
     results: list[EpisodeResult] = []
     drive([env], [lambda obs: np.asarray(predict(obs))], [Job(i) for i in range(pairs)], on_episode=results.append)
     skipped = [r for r in results if not r.ok]

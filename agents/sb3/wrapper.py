@@ -65,9 +65,12 @@ class SB3JudgeWrapper(gym.Wrapper[Observation, np.ndarray, dict[str, Any], str])
     :param env: a ``VRJudgeEnv``, possibly wrapped (``gym.make("vr_env:VRJudge-v0", ...)``).
     :param segments: number of equal parts of the F candidate positions a fetch can target.
     :param confidence: the ``CF`` written in every provisional answer (1 high .. 3 low).
+    :param slot_video: add the key ``slot_video`` ``MultiBinary(K)``: 1 where a slot shows a frame of
+        video 2 (0 for video 1 or an empty slot), so an extractor can pool the slots of each video
+        (:class:`agents.sb3.VideoPoolCNN`).
     """
 
-    def __init__(self, env: gym.Env, segments: int = 4, confidence: int = 2) -> None:
+    def __init__(self, env: gym.Env, segments: int = 4, confidence: int = 2, slot_video: bool = False) -> None:
         super().__init__(env)
         base = env.unwrapped
         if not isinstance(base, VRJudgeEnv):
@@ -93,14 +96,16 @@ class SB3JudgeWrapper(gym.Wrapper[Observation, np.ndarray, dict[str, Any], str])
         self.confidence = int(confidence)
         self.segment_frames = segment_frame_ids(config, self.segments)
         self.action_space = spaces.MultiDiscrete([1 + self.segments] + [ANSWER_VALUES] * len(LABEL_KEYS))
-        self.observation_space = spaces.Dict(
-            {
-                "frames": spaces.Box(0, 255, (h, w, 3 * k), dtype=np.uint8),
-                "frame_mask": spaces.MultiBinary(k),
-                "budget": spaces.MultiDiscrete([config.max_turns + 1, config.max_tool_calls + 1]),
-                "fetched": spaces.MultiBinary(self.segments),
-            }
-        )
+        self.slot_video = bool(slot_video)
+        keys: dict[str, spaces.Space[Any]] = {
+            "frames": spaces.Box(0, 255, (h, w, 3 * k), dtype=np.uint8),
+            "frame_mask": spaces.MultiBinary(k),
+            "budget": spaces.MultiDiscrete([config.max_turns + 1, config.max_tool_calls + 1]),
+            "fetched": spaces.MultiBinary(self.segments),
+        }
+        if self.slot_video:
+            keys["slot_video"] = spaces.MultiBinary(k)
+        self.observation_space = spaces.Dict(keys)
         self._turn = 0
         self._calls = 0
         self._fetched = np.zeros(self.segments, dtype=np.int8)
@@ -154,17 +159,23 @@ class SB3JudgeWrapper(gym.Wrapper[Observation, np.ndarray, dict[str, Any], str])
         k, h, w, _ = frames.shape
         mask = np.asarray(obs["frame_mask"], dtype=np.int8)
         self._visible = [int(f) for f, m in zip(obs["frame_ids"], mask, strict=True) if m]
-        return {
+        observation = {
             "frames": np.ascontiguousarray(frames.transpose(1, 2, 0, 3).reshape(h, w, 3 * k)),
             "frame_mask": mask.copy(),
             "budget": np.array([min(self._turn, self.config.max_turns), max(self.calls_left, 0)], dtype=np.int64),
             "fetched": self._fetched.copy(),
         }
+        if self.slot_video:
+            ids = np.asarray(obs["frame_ids"], dtype=np.int64)
+            f = self.config.frames_per_video
+            observation["slot_video"] = ((ids > f) & (mask > 0)).astype(np.int8)
+        return observation
 
 
 def make_sb3_env(
     segments: int = 4,
     confidence: int = 2,
+    slot_video: bool = False,
     observation_size: tuple[int, int] | None = None,
     render_mode: str | None = None,
     **env_kwargs: Any,
@@ -178,4 +189,4 @@ def make_sb3_env(
         probe = dataclasses.replace(base, **{k: env_kwargs[k] for k in _SHAPE_KEYS if k in env_kwargs})
         observation_size = sb3_observation_size(probe.max_visible_frames)
     env = VRJudgeEnv(render_mode=render_mode, observation_size=tuple(observation_size), **env_kwargs)
-    return SB3JudgeWrapper(env, segments=segments, confidence=confidence)
+    return SB3JudgeWrapper(env, segments=segments, confidence=confidence, slot_video=slot_video)

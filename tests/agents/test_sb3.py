@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -259,14 +256,4 @@ def test_slot_cnn_zeroes_empty_slots() -> None:
     assert per_slot[2:].abs().sum() == 0 and per_slot[:2].abs().sum() > 0
 
 
-def test_example_runs() -> None:
-    example = Path(__file__).resolve().parents[2] / "examples" / "03_sb3_ppo.py"
-    result = subprocess.run(
-        [sys.executable, str(example), "--timesteps", "256", "--pairs", "10"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "PPO before" in result.stdout and "PPO after" in result.stdout
+# examples/03_sb3_ppo.py runs in its quick mode, output checked, in tests/test_examples.py.
