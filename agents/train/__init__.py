@@ -1,0 +1,1 @@
+"""Trainers: cold-start traces, SFT on exact windowed contexts, rejection sampling, GRPO."""
