@@ -169,6 +169,23 @@ class WindowedSFTTrainer(SFTTrainer):
             **kwargs,
         )
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        """Resume full-model weights through ``from_pretrained``.
+
+        transformers 5.24 saves Qwen-VL checkpoints under the original key names
+        (``visual.*``, ``model.layers.*``) but ``Trainer._load_from_checkpoint`` loads them with a plain
+        ``load_state_dict`` without the key conversion: every key misses and the resumed run silently
+        starts from the initial weights. Loading through ``from_pretrained`` applies the conversion.
+        """
+        from peft import PeftModel
+
+        target = model if model is not None else self.model
+        if isinstance(target, PeftModel):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            return
+        loaded = type(target).from_pretrained(resume_from_checkpoint, dtype=next(target.parameters()).dtype)
+        target.load_state_dict(loaded.state_dict(), strict=True)
+
 
 def trl_config(config: SFTRunConfig, out_dir: str | Path) -> SFTConfig:
     """The ``SFTConfig`` a run uses: our fields, plus what per-turn examples need."""
