@@ -99,7 +99,7 @@ def test_paper_defaults() -> None:
 def test_model_paths_are_checked_before_loading(tmp_path: Path) -> None:
     with pytest.raises(ModelPathError, match="does not exist"):
         check_model_path(tmp_path / "missing")
-    with pytest.raises(ModelPathError, match="no config.json"):
+    with pytest.raises(ModelPathError, match=r"no config\.json"):
         check_model_path(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
     with pytest.raises(ModelPathError, match="'gpt2' model, not a vision-language"):
