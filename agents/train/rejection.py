@@ -210,9 +210,10 @@ def train_rs(
     verbose: bool = True,
 ) -> tuple[RejectionReport, Any]:
     """Sample and filter (into ``out_dir/samples``), then SFT ``model_path`` on the accepted samples."""
-    from agents.train.sft import train_sft
+    from agents.train.sft import check_model_path, train_sft
 
     config = config or RejectionConfig()
+    check_model_path(model_path)
     out = Path(out_dir)
     save_config(out, "rs_config.json", rejection=config, model=str(model_path), env=env_kwargs or {})
     if verbose:

@@ -289,6 +289,9 @@ def load_and_replay(
     replayed = []
     try:
         for episode in episodes:
+            if episode.meta.get("rejected") or episode.meta.get("accepted") is False:
+                problems.append(f"episode {episode.episode} ({episode.pair_id}): marked rejected, not trained on")
+                continue
             if all(t.has_context for t in episode.turns):
                 replayed.append(episode)
                 continue

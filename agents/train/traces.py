@@ -8,7 +8,7 @@ replays every finished episode through the environment (:func:`agents.replay.rec
 the ONE record format shared with rollouts (:class:`agents.records.EpisodeRecord`). An episode is
 kept only if every turn is well formed and the final TA, VQ, MQ and OA all match the labels.
 
-Outputs in ``out_dir``: ``traces.jsonl`` (kept episodes), ``rejected.jsonl`` (the others, each with
+Outputs in ``out_dir``: ``traces.jsonl`` (kept episodes), ``rejected/episodes.jsonl`` (the others, each with
 its reasons in ``meta["rejected"]``), ``report.json`` / ``report.md`` (counts per reason and per
 dimension). A teacher that fails mid-run (endpoint error, timeout) ends the run with its message in
 the report; every episode finished before it is kept, and a rerun resumes.
@@ -26,7 +26,7 @@ from agents.records import EpisodeRecord, save_jsonl
 from vr_env.data.records import LABEL_KEYS
 
 TRACES_FILE = "traces.jsonl"
-REJECTED_FILE = "rejected.jsonl"
+REJECTED_FILE = "rejected/episodes.jsonl"  # a subfolder: ``--traces DIR`` reads only DIR/*.jsonl
 REPORT_FILE = "report.json"
 TEACHER_RUN = "teacher_run"
 

@@ -47,9 +47,10 @@ def test_scanner_traces_are_kept_reported_and_replay(tmp_path: Path) -> None:
     assert report.episodes == 6 and report.kept >= 3
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["kept"] == report.kept and set(data) >= {"rejected", "wrong_by_dimension", "kept_rate"}
-    kept, rejected = load_jsonl(tmp_path / "traces.jsonl"), load_jsonl(tmp_path / "rejected.jsonl")
+    kept, rejected = load_jsonl(tmp_path / "traces.jsonl"), load_jsonl(tmp_path / "rejected" / "episodes.jsonl")
     assert len(kept.episodes) == report.kept and len(rejected.episodes) == 6 - report.kept
     assert all(e.meta["rejected"] for e in rejected.episodes)
+    assert load_jsonl(tmp_path).files == [str(tmp_path / "traces.jsonl")]  # a folder means its traces only
     episode = kept.episodes[0]
     assert episode.env["frames_per_video"] == 16 and episode.tool_calls == 2 and episode.correct
     # Real reasoning: which frames were seen and what was found in them.
