@@ -80,8 +80,9 @@ class Replayer:
         if str(info["pair_id"]) != episode.pair_id:
             raise ReplayError(f"{name}: pair {episode.pair_index} of the dataset is now {info['pair_id']!r}")
         turns: list[TurnRecord] = []
+        ended = False
         for turn in episode.turns:
-            if info.get("done"):
+            if ended:
                 raise ReplayError(f"{name}: the episode ended before turn {turn.turn}")
             context = info["context"]
             rebuilt = replace(turn, context=context, recorded_frames=None)
@@ -101,7 +102,7 @@ class Replayer:
                 )
             rebuilt.format_problems = list(info.get("format_problems") or [])
             turns.append(rebuilt)
-            info["done"] = terminated or truncated
+            ended = terminated or truncated
         return replace(episode, turns=turns)
 
 
