@@ -104,7 +104,9 @@ class _StatsJudge:
             snapshot = f"New frames {listed}. {snapshot}"
         reasons = []
         for dim in DIMENSION_KEYS:
-            bad = {v: ", ".join(f"{kind} at #{p + 1}" for p, kind in sorted(f.flags[dim])) for v, f in ((1, f1), (2, f2))}
+            bad = {
+                v: ", ".join(f"{kind} at #{p + 1}" for p, kind in sorted(f.flags[dim])) for v, f in ((1, f1), (2, f2))
+            }
             if labels[dim] == 0:
                 why = f"both flawed (V1 {bad[1]}; V2 {bad[2]})" if bad[1] else "no flaw seen in either"
                 reasons.append(f"{dim}: tie, {why}")

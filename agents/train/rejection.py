@@ -119,7 +119,7 @@ def sample_accepted(
     from agents.backends.transformers_backend import TransformersBackend
     from agents.rollout import RolloutEngine, default_env_factory
     from agents.train.sft import check_model_path
-    from vr_env.eval.runner import select_pairs
+    from vr_env.eval.jobs import select_pairs
 
     config = config or RejectionConfig()
     check_model_path(model_path)

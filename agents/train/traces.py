@@ -2,11 +2,11 @@
 
 ``build_traces(teacher, env_kwargs, limit=..., out_dir=...)`` runs any agent (a registry name such as
 ``"scanner"``, ``"hf"`` with a model path, an OpenAI-compatible endpoint through the ``hf`` agent's
-``openai`` backend, or an agent object) through the evaluation runner with ``save_turns=True``
-(``out_dir/teacher_run/results.jsonl``: appended as episodes finish, resumed on a rerun), then
-replays every finished episode through the environment (:func:`agents.replay.record_texts`) into
-the ONE record format shared with rollouts (:class:`agents.records.EpisodeRecord`). An episode is
-kept only if every turn is well formed and the final TA, VQ, MQ and OA all match the labels.
+``openai`` backend, or an agent object) through the evaluation runner (the one episode driver) with
+an :class:`agents.recorder.EpisodeRecorder`: every finished episode is appended to
+``out_dir/teacher_run/records.jsonl`` in the ONE record format shared with rollouts
+(:class:`agents.records.EpisodeRecord`), and a rerun resumes. An episode is kept only if every turn
+is well formed and the final TA, VQ, MQ and OA all match the labels.
 
 Outputs in ``out_dir``: ``traces.jsonl`` (kept episodes), ``rejected/episodes.jsonl`` (the others, each with
 its reasons in ``meta["rejected"]``), ``report.json`` / ``report.md`` (counts per reason and per
@@ -29,6 +29,7 @@ TRACES_FILE = "traces.jsonl"
 REJECTED_FILE = "rejected/episodes.jsonl"  # a subfolder: ``--traces DIR`` reads only DIR/*.jsonl
 REPORT_FILE = "report.json"
 TEACHER_RUN = "teacher_run"
+RECORDS_FILE = "records.jsonl"
 
 
 def rejection_reasons(episode: EpisodeRecord) -> list[str]:
@@ -136,14 +137,16 @@ def build_traces(
     progress: bool = True,
     dataset: Any | None = None,
 ) -> TraceReport:
-    """Play ``teacher`` on the first ``limit`` pairs, replay, filter and write traces (module docstring).
+    """Play ``teacher`` on the first ``limit`` pairs, filter and write traces (module docstring).
 
-    ``dataset``: a loaded ``PairDataset`` to play and replay on (else ``env_kwargs["dataset"]`` by name).
+    ``dataset``: a loaded ``PairDataset`` to play on (else ``env_kwargs["dataset"]`` by name).
     """
     from agents.backends.base import BackendUnavailableError
-    from agents.replay import record_texts
-    from vr_env.eval.runner import RESULTS_FILE, Job, ResultsFile, build_envs, episode_seed, evaluate
-    from vr_env.video.errors import VideoError
+    from agents.recorder import EpisodeRecorder
+    from agents.records import load_jsonl
+    from agents.train.metrics import fill_format_problems
+    from vr_env.eval.results import CONFIG_FILE, RESULTS_FILE, ResultsFile
+    from vr_env.eval.runner import evaluate
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,6 +155,8 @@ def build_traces(
         kwargs["dataset"] = dataset
     report = TraceReport(teacher=teacher_label(teacher, agent_kwargs), out_dir=str(out))
     run_dir = out / TEACHER_RUN
+    records_path = run_dir / RECORDS_FILE
+    recorder = EpisodeRecorder(path=records_path)  # appended as episodes end: a rerun resumes
     try:
         evaluate(
             teacher,
@@ -163,47 +168,35 @@ def build_traces(
             seed=seed,
             shuffle=shuffle,
             agent_kwargs=agent_kwargs,
-            save_turns=True,
             plots=False,
             progress=progress,
+            on_turn=recorder.on_turn,
+            on_episode=recorder.on_episode,
         )
     except (BackendUnavailableError, TimeoutError, OSError) as error:  # the teacher failed: keep what it finished
         report.teacher_error = f"{type(error).__name__}: {error}"
 
+    env_config = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))["env"]
     rows = ResultsFile(run_dir / RESULTS_FILE).load()
-    envs, _, _ = build_envs(kwargs, 1)
-    env = envs[0]
+    played = {(e.pair_index, e.swapped): e for e in load_jsonl(records_path).episodes} if records_path.exists() else {}
     kept: list[EpisodeRecord] = []
     rejected: list[EpisodeRecord] = []
-    try:
-        for number, row in enumerate(sorted(rows.values(), key=lambda r: (r["pair_index"], r.get("swapped", False)))):
-            if row.get("status") != "ok":
-                report.skipped.append(f"pair {row['pair_index']} ({row.get('pair_id')}): {row.get('reason')}")
-                continue
-            job = Job(int(row["pair_index"]), bool(row.get("swapped", False)))
-            try:
-                episode = record_texts(
-                    env,
-                    row.get("turn_texts") or [],
-                    pair_index=job.pair_index,
-                    swapped=job.swapped,
-                    seed=episode_seed(seed, job),
-                    episode=number,
-                    group=number,
-                )
-            except VideoError as error:
-                report.skipped.append(f"pair {job.pair_index} ({row.get('pair_id')}): {error}")
-                continue
-            reasons = rejection_reasons(episode)
-            episode.meta = {"source": "cold-start", "teacher": report.teacher}
-            report.add(episode, reasons)
-            if reasons:
-                episode.meta["rejected"] = reasons
-                rejected.append(episode)
-            else:
-                kept.append(episode)
-    finally:
-        env.close()
+    for row in sorted(rows.values(), key=lambda r: (bool(r.get("swapped", False)), int(r["pair_index"]))):
+        key = (int(row["pair_index"]), bool(row.get("swapped", False)))
+        if row.get("status") != "ok" or key not in played:
+            report.skipped.append(f"pair {key[0]} ({row.get('pair_id')}): {row.get('reason')}")
+            continue
+        episode = played[key]
+        fill_format_problems([episode])
+        episode.env = env_config
+        reasons = rejection_reasons(episode)
+        episode.meta = {"source": "cold-start", "teacher": report.teacher}
+        report.add(episode, reasons)
+        if reasons:
+            episode.meta["rejected"] = reasons
+            rejected.append(episode)
+        else:
+            kept.append(episode)
     save_jsonl(kept, out / TRACES_FILE)
     save_jsonl(rejected, out / REJECTED_FILE)
     report.write(out)

@@ -15,6 +15,7 @@ from agents.records import EpisodeRecord, load_jsonl, save_jsonl
 from agents.replay import Replayer
 from agents.rollout import RolloutEngine
 from agents.train.sft import IGNORE_INDEX, encode_prompt, turn_batch, turn_examples
+from vr_env.config import EnvConfig
 from vr_env.protocol.prompts import EVICTED_IMAGE_TEXT
 
 SETTINGS = GenerationSettings(max_new_tokens=6)
@@ -30,7 +31,7 @@ def rolled(tiny_backend: TransformersBackend, turns: SimpleNamespace) -> Episode
     )
     result = engine.run([2])
     episode = result.episodes[0]
-    episode.env = engine._env(0).unwrapped.config.to_dict()
+    episode.env = EnvConfig(**env_kwargs).to_dict()
     engine.close()
     assert episode.tool_calls == 2 and len(episode.turns) == 3 and episode.terminated
     return episode
