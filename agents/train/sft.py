@@ -179,7 +179,7 @@ class WindowedSFTTrainer(SFTTrainer):
         """
         from peft import PeftModel
 
-        target = model if model is not None else self.model
+        target: Any = model if model is not None else self.model
         if isinstance(target, PeftModel):
             super()._load_from_checkpoint(resume_from_checkpoint, model)
             return
@@ -360,10 +360,10 @@ def train_sft(
     if verbose and last:
         print(f"resuming from {last}", flush=True)
     trainer.train(resume_from_checkpoint=last)
-    final = trainer.model
+    final: Any = trainer.model
     if config.lora:
-        final = final.merge_and_unload()  # type: ignore[operator]
-    final.save_pretrained(str(out))  # type: ignore[union-attr]
+        final = final.merge_and_unload()
+    final.save_pretrained(str(out))
     processor.save_pretrained(str(out))
     result = SFTResult(
         out_dir=str(out),
