@@ -98,19 +98,24 @@ def main() -> None:
     parser.add_argument("--samples-per-pair", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=384)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep --work's traces and SFT model from an earlier run (measure and RS only)"
+    )
     args = parser.parse_args()
 
     import torch
 
     from agents.train.config import RejectionConfig, SFTRunConfig
     from agents.train.rejection import train_rs
-    from agents.train.sft import train_sft
-    from agents.train.traces import build_traces
+    from agents.train.sft import SFTResult, train_sft
+    from agents.train.traces import TraceReport, build_traces
 
     torch.set_num_threads(args.threads)
-    if args.work.exists():
+    reuse = args.reuse and (args.work / "sft" / "model.safetensors").is_file()
+    if args.work.exists() and not reuse:
         shutil.rmtree(args.work)
-    args.work.mkdir(parents=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(args.work / "rs", ignore_errors=True)
     eval_pairs = list(range(EVAL_START, EVAL_START + args.eval_pairs))
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -122,8 +127,11 @@ def main() -> None:
         clock = now
         print(f"[{name}] {timings[name]} s", flush=True)
 
-    base = build_model(args.work / "base", args.hidden, args.layers)
-    traces = build_traces("scanner", ENV, out_dir=args.work / "traces", limit=args.train_pairs, progress=False)
+    base = args.work / "base" if reuse else build_model(args.work / "base", args.hidden, args.layers)
+    if reuse:
+        traces = TraceReport(**{k: v for k, v in _read(args.work / "traces" / "report.json").items() if k != "kept_rate"})
+    else:
+        traces = build_traces("scanner", ENV, out_dir=args.work / "traces", limit=args.train_pairs, progress=False)
     lap("traces")
     before = measure(base, eval_pairs, args.max_new_tokens)
     lap("measure before SFT")
@@ -131,8 +139,11 @@ def main() -> None:
         learning_rate=args.lr, warmup_ratio=0.1, gradient_accumulation_steps=2, num_train_epochs=args.sft_epochs,
         save_steps=10_000, logging_steps=5, torch_threads=args.threads,
     )  # fmt: skip
-    sft = train_sft(base, args.work / "traces" / "traces.jsonl", args.work / "sft", sft_config, verbose=False)
-    lap("SFT")
+    if reuse:
+        sft = SFTResult(**_read(args.work / "sft" / "train_report.json"))
+    else:
+        sft = train_sft(base, args.work / "traces" / "traces.jsonl", args.work / "sft", sft_config, verbose=False)
+    lap("SFT (reused from an earlier run)" if reuse else "SFT")
     after_sft = measure(args.work / "sft", eval_pairs, args.max_new_tokens)
     lap("measure after SFT")
     rs_config = RejectionConfig(
@@ -180,6 +191,10 @@ def main() -> None:
     (args.out / "warm_start.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     (args.out / "warm_start.md").write_text(render(result), encoding="utf-8")
     print(render(result))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
 
 
 def render(result: dict[str, Any]) -> str:
