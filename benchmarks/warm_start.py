@@ -99,7 +99,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=384)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--reuse", action="store_true", help="keep --work's traces and SFT model from an earlier run (measure and RS only)"
+        "--reuse",
+        action="store_true",
+        help="keep --work's traces and SFT model from an earlier run (measure and RS only)",
     )
     args = parser.parse_args()
 
@@ -129,7 +131,9 @@ def main() -> None:
 
     base = args.work / "base" if reuse else build_model(args.work / "base", args.hidden, args.layers)
     if reuse:
-        traces = TraceReport(**{k: v for k, v in _read(args.work / "traces" / "report.json").items() if k != "kept_rate"})
+        traces = TraceReport(
+            **{k: v for k, v in _read(args.work / "traces" / "report.json").items() if k != "kept_rate"}
+        )
     else:
         traces = build_traces("scanner", ENV, out_dir=args.work / "traces", limit=args.train_pairs, progress=False)
     lap("traces")
@@ -177,7 +181,11 @@ def main() -> None:
     result = {
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores shared with other jobs, no GPU; torch threads {args.threads}",
         "command": "python benchmarks/warm_start.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "work")),
+        + " ".join(
+            f"--{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}")
+            for k, v in vars(args).items()
+            if k not in ("out", "work") and v is not False
+        ),
         "env": ENV,
         "model": {"hidden": args.hidden or 64, "layers": args.layers if args.hidden else 2},
         "traces": traces.to_dict(),
