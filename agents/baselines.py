@@ -19,7 +19,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,17 +93,28 @@ class _StatsJudge:
             per_video[video][position] = stats
         return analyse_video(per_video[1], self.thresholds), analyse_video(per_video[2], self.thresholds)
 
-    def _judge(self) -> tuple[Labels, str, str]:
+    def _judge(self, new: Sequence[int] = ()) -> tuple[Labels, str, str]:
+        """Labels, a snapshot (frames just seen, anomalies by frame) and reasoning naming the frames."""
         f1, f2 = self._findings()
         labels = compare(f1, f2)
         snapshot = f"{f1.describe(1)}. {f2.describe(2)}."
+        if new:
+            by_video = {v: [fid for fid in sorted(new) if self.protocol.locate(fid)[0] == v] for v in (1, 2)}
+            listed = " and ".join(f"{', '.join(str(f) for f in ids)} (video {v})" for v, ids in by_video.items() if ids)
+            snapshot = f"New frames {listed}. {snapshot}"
         reasons = []
         for dim in DIMENSION_KEYS:
-            verdict = {0: "tie", 1: "video 1", 2: "video 2"}[labels[dim]]
-            reasons.append(f"{dim}: {verdict}")
-        seen = sorted(self.notes)
+            bad = {
+                v: ", ".join(f"{kind} at #{p + 1}" for p, kind in sorted(f.flags[dim])) for v, f in ((1, f1), (2, f2))
+            }
+            if labels[dim] == 0:
+                why = f"both flawed (V1 {bad[1]}; V2 {bad[2]})" if bad[1] else "no flaw seen in either"
+                reasons.append(f"{dim}: tie, {why}")
+            else:
+                loser = 3 - labels[dim]
+                reasons.append(f"{dim}: video {labels[dim]}, video {loser} has {bad[loser]}")
         think = (
-            f"Seen {len(seen)} frames. Anomalies decide each dimension: "
+            f"Seen {len(self.notes)} of {2 * self.protocol.frames_per_video} frames. "
             + "; ".join(reasons)
             + f". Overall goes to the video winning more dimensions: OA={labels['OA']}."
         )
@@ -114,8 +125,8 @@ class AnswerNowAgent(_StatsJudge):
     """Judges at once from the initial frames with the frame statistics; no tool."""
 
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> str:
-        self._observe(observation, info)
-        labels, snapshot, think = self._judge()
+        new = self._observe(observation, info)
+        labels, snapshot, think = self._judge(new)
         return final_turn(snapshot, think, labels)
 
 
@@ -147,10 +158,10 @@ class ScannerAgent(_StatsJudge):
 
     def act(self, observation: Mapping[str, Any], info: Mapping[str, Any]) -> str:
         first = self.turn == 0
-        self._observe(observation, info)
+        new = self._observe(observation, info)
         if first:
             self.plan = self._make_plan()
-        labels, snapshot, think = self._judge()
+        labels, snapshot, think = self._judge(new)
         calls_left = self.protocol.max_tool_calls - int(info.get("tool_calls", self.calls))
         rejected = info.get("invalid_reason") is not None or info.get("env_error") is not None
         if self.calls < len(self.plan) and calls_left > 0 and not rejected:

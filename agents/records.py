@@ -61,10 +61,21 @@ class TurnRecord:
     invalid_reason: str | None = None
     retokenized_exact: bool | None = None
     forced: bool = False
+    #: The env's list of protocol deviations of this turn (filled by replay; empty when well formed).
+    format_problems: list[str] = field(default_factory=list)
+    #: Frame references read from a JSONL line, before a replay rebuilds :attr:`context`.
+    recorded_frames: tuple[FrameRef, ...] | None = None
+
+    @property
+    def has_context(self) -> bool:
+        """Whether :attr:`context` holds the turn's real context (live, or rebuilt by a replay)."""
+        return bool(self.context.turns)
 
     @property
     def frames(self) -> tuple[FrameRef, ...]:
         """References of the prompt's images, in placeholder order."""
+        if not self.has_context and self.recorded_frames is not None:
+            return self.recorded_frames
         return tuple(
             FrameRef(f.frame_id, f.video, f.position, int(f.image.shape[0]), int(f.image.shape[1]))
             for f in self.context.visible_frames()
@@ -97,7 +108,37 @@ class TurnRecord:
             "invalid_reason": self.invalid_reason,
             "retokenized_exact": self.retokenized_exact,
             "forced": self.forced,
+            "format_problems": list(self.format_problems),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
+        """A turn read back from :meth:`to_dict` output: no context until a replay rebuilds it."""
+        grid = data.get("image_grid_thw")
+        return cls(
+            episode=int(data["episode"]),
+            turn=int(data["turn"]),
+            context=Context(),
+            text=str(data["text"]),
+            prompt_ids=_int_list(data.get("prompt_ids")),
+            completion_ids=_int_list(data.get("completion_ids")),
+            logprobs=None if data.get("logprobs") is None else [float(v) for v in data["logprobs"]],
+            image_grid_thw=None if grid is None else np.asarray(grid, dtype=np.int64).reshape(-1, 3),
+            temperature=float(data.get("temperature", 1.0)),
+            finish_reason=str(data.get("finish_reason", "stop")),
+            reward=float(data.get("reward", 0.0)),
+            terminated=bool(data.get("terminated", False)),
+            truncated=bool(data.get("truncated", False)),
+            invalid_reason=data.get("invalid_reason"),
+            retokenized_exact=data.get("retokenized_exact"),
+            forced=bool(data.get("forced", False)),
+            format_problems=[str(p) for p in data.get("format_problems") or []],
+            recorded_frames=tuple(FrameRef(**{k: int(v) for k, v in f.items()}) for f in data.get("frames") or []),
+        )
+
+
+def _int_list(values: Any) -> list[int] | None:
+    return None if values is None else [int(v) for v in values]
 
 
 @dataclass
@@ -127,6 +168,11 @@ class EpisodeRecord:
     terminated: bool = False
     truncated: bool = False
     exploration: float = 0.0
+    #: The env's configuration (``EnvConfig.to_dict()``): with ``pair_index``, ``swapped`` and ``seed``
+    #: everything needed to replay the episode and rebuild every context (``agents.replay``).
+    env: dict[str, Any] | None = None
+    #: Free provenance: teacher or checkpoint, sampling settings, acceptance decision...
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -144,19 +190,110 @@ class EpisodeRecord:
         labelled = {k: v for k, v in self.labels.items() if v is not None}
         return bool(labelled) and all(self.final_answer.get(k) == v for k, v in labelled.items())
 
+    @property
+    def well_formed(self) -> bool:
+        """Ended with a final answer, every turn followed the protocol, no turn hit the token limit."""
+        return (
+            self.terminated
+            and self.invalid_turns == 0
+            and self.reward_components.get("format", 0.0) == 1.0
+            and all(t.finish_reason == "stop" and not t.format_problems for t in self.turns)
+        )
+
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in vars(self).items() if k != "turns"}
         return {**data, "score": self.score, "correct": self.correct, "turns": [t.to_dict() for t in self.turns]}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpisodeRecord:
+        """An episode read back from :meth:`to_dict` output (turns without contexts until replayed)."""
+        answer = data.get("final_answer")
+        return cls(
+            episode=int(data["episode"]),
+            group=int(data.get("group", 0)),
+            pair_index=int(data["pair_index"]),
+            pair_id=str(data["pair_id"]),
+            swapped=bool(data.get("swapped", False)),
+            seed=None if data.get("seed") is None else int(data["seed"]),
+            turns=[TurnRecord.from_dict(t) for t in data.get("turns") or []],
+            labels={str(k): None if v is None else int(v) for k, v in (data.get("labels") or {}).items()},
+            final_answer=None if answer is None else {str(k): int(v) for k, v in answer.items()},
+            reward_components={str(k): float(v) for k, v in (data.get("reward_components") or {}).items()},
+            total_reward=float(data.get("total_reward", 0.0)),
+            used_tool=bool(data.get("used_tool", False)),
+            tool_calls=int(data.get("tool_calls", 0)),
+            frames_fetched=int(data.get("frames_fetched", 0)),
+            invalid_turns=int(data.get("invalid_turns", 0)),
+            terminated=bool(data.get("terminated", False)),
+            truncated=bool(data.get("truncated", False)),
+            exploration=float(data.get("exploration", 0.0)),
+            env=data.get("env"),
+            meta=dict(data.get("meta") or {}),
+        )
 
-def save_jsonl(episodes: Iterable[EpisodeRecord], path: str | Path) -> Path:
-    """Write one JSON line per episode (ids, log-probs, frame references; no pixels)."""
+
+def save_jsonl(episodes: Iterable[EpisodeRecord], path: str | Path, *, append: bool = False) -> Path:
+    """Write one JSON line per episode (ids, log-probs, frame references; no pixels), flushed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with path.open("a" if append else "w", encoding="utf-8") as handle:
         for episode in episodes:
-            handle.write(json.dumps(episode.to_dict()) + "\n")
+            handle.write(json.dumps(episode.to_dict(), default=_json_default) + "\n")
+        handle.flush()
     return path
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+@dataclass
+class LoadedRecords:
+    """Episodes read from JSONL files and the lines that could not be read (``file:line: reason``)."""
+
+    episodes: list[EpisodeRecord] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def trace_files(path: str | Path) -> list[Path]:
+    """``path`` itself if it is a file, else every ``*.jsonl`` directly in the folder, sorted."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.glob("*.jsonl") if p.is_file())
+    raise FileNotFoundError(f"trace path {path} does not exist")
+
+
+def load_jsonl(path: str | Path) -> LoadedRecords:
+    """Read episode records from a ``.jsonl`` file or every ``*.jsonl`` of a folder.
+
+    A line that is not JSON or not an episode record is skipped and reported by file and line
+    number in ``problems``; the good lines are kept.
+    """
+    loaded = LoadedRecords()
+    for file in trace_files(path):
+        loaded.files.append(str(file))
+        with file.open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                    if not isinstance(data, dict):
+                        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+                    loaded.episodes.append(EpisodeRecord.from_dict(data))
+                except (ValueError, KeyError, TypeError) as error:
+                    kind = "not JSON" if isinstance(error, json.JSONDecodeError) else "not an episode record"
+                    loaded.problems.append(f"{file}:{number}: {kind} ({type(error).__name__}: {error})")
+    return loaded
 
 
 def contains_run(haystack: Sequence[int], needle: Sequence[int]) -> bool:

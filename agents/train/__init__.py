@@ -1,1 +1,2 @@
-"""Trainers that consume rollout records: SFT, rejection sampling and windowed multi-turn GRPO."""
+"""Trainers that consume rollout records: cold-start traces, SFT on exact windowed contexts,
+rejection sampling and windowed multi-turn GRPO."""

@@ -1,7 +1,7 @@
 """``vr-env train TRAINER ...``: dispatches to ``vr_env/commands/train_<trainer>.py`` (e.g. ``grpo``, ``sft``).
 
 Each ``train_<name>`` module provides ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``,
-like every other subcommand; they import torch and ``agents`` only inside ``run``.
+like every other subcommand; they import torch and the trainers only inside ``run``.
 """
 
 from __future__ import annotations
