@@ -19,7 +19,7 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 CONFIG_FILE = "config.json"
 #: Fields of ``config.json`` that must match for a rerun to resume into the same folder.
-RESUME_IDENTITY: tuple[str, ...] = ("agent", "dataset", "env", "seed")
+RESUME_IDENTITY: tuple[str, ...] = ("agent", "dataset", "env", "protocol_sha256", "seed")
 
 
 class EvalConfigError(ValueError):

@@ -101,7 +101,6 @@ def evaluate(
     label = agent_label(agent)
     env_config = envs[0].config.to_dict()
     env_config["dataset"] = dataset_name
-    env_config["protocol_sha256"] = envs[0].texts.template.digest  # a template file edited in place differs
     from vr_env import __version__
 
     config = {
@@ -112,6 +111,8 @@ def evaluate(
         "dataset_problem_count": len(dataset.problems),
         "dataset_problems": [str(p) for p in dataset.problems[:20]],
         "env": env_config,
+        # The protocol template's digest: a template file edited in place does not resume into old results.
+        "protocol_sha256": envs[0].texts.template.digest,
         "seed": seed,
         "limit": limit,
         "shuffle": shuffle,
