@@ -256,7 +256,7 @@ def test_an_edited_template_file_does_not_resume_into_old_results(tmp_path: Path
     evaluate("answer-now", kwargs, **run)
     evaluate("answer-now", kwargs, **run)  # unchanged: resumes
     template.write_text('extends = "default"\n[texts]\nfinal = "Thank you."\n', encoding="utf-8")
-    with pytest.raises(EvalConfigError, match="env"):
+    with pytest.raises(EvalConfigError, match="protocol_sha256"):
         evaluate("answer-now", kwargs, **run)
 
 
