@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from vr_env.context import Context, to_chat_messages
+from vr_env.protocol.labels import all_labelled_correct
 
 
 @dataclass(frozen=True)
@@ -185,10 +186,7 @@ class EpisodeRecord:
     @property
     def correct(self) -> bool:
         """Every labelled key of the final answer matches (the rejection-sampling filter)."""
-        if self.final_answer is None:
-            return False
-        labelled = {k: v for k, v in self.labels.items() if v is not None}
-        return bool(labelled) and all(self.final_answer.get(k) == v for k, v in labelled.items())
+        return all_labelled_correct(self.final_answer, self.labels)
 
     @property
     def well_formed(self) -> bool:

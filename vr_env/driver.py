@@ -42,6 +42,7 @@ import numpy as np
 
 from vr_env.agent import as_policy
 from vr_env.data.base import DatasetError
+from vr_env.protocol.labels import all_labelled_correct
 from vr_env.video.errors import VideoError
 
 #: Exceptions that mean the pair's data cannot be used (the episode is skipped, the run goes on).
@@ -146,10 +147,7 @@ class EpisodeResult:
     @property
     def correct(self) -> bool:
         """Every labelled key of the final answer matches its label."""
-        if self.final_answer is None:
-            return False
-        labelled = {k: v for k, v in self.labels.items() if v is not None}
-        return bool(labelled) and all(self.final_answer.get(k) == v for k, v in labelled.items())
+        return all_labelled_correct(self.final_answer, self.labels)
 
 
 @dataclass

@@ -54,3 +54,15 @@ def overall_from_dimensions(labels: Mapping[str, int | None]) -> int:
     """The OA majority rule: dimensions won by video 1 minus those won by video 2; > 0 -> 1, < 0 -> 2, 0 -> tie."""
     margin = sum(labels.get(d) == 1 for d in DIMENSION_KEYS) - sum(labels.get(d) == 2 for d in DIMENSION_KEYS)
     return 0 if margin == 0 else (1 if margin > 0 else 2)
+
+
+def all_labelled_correct(answer: Mapping[str, int] | None, labels: Mapping[str, int | None]) -> bool:
+    """Every labelled key of ``answer`` matches its label (at least one key labelled).
+
+    >>> all_labelled_correct({"TA": 1, "VQ": 0, "MQ": 2, "OA": 1}, {"TA": 1, "VQ": None, "MQ": 2, "OA": 1})
+    True
+    """
+    if answer is None:
+        return False
+    labelled = {k: v for k, v in labels.items() if v is not None}
+    return bool(labelled) and all(answer.get(k) == v for k, v in labelled.items())
