@@ -4,11 +4,19 @@ Prompts are rendered with the processor's chat template and left-padded; ``model
 each row at its end-of-turn token. Log-probabilities of the sampled ids are taken from the model's
 raw logits divided by the sampling temperature (captured with a forward hook on the output
 embedding, before any logits processor): the quantity a training forward pass recomputes.
+
+Shared prefix: rows of one call whose rendered prompt and images are identical (the first turn of
+the G episodes of a GRPO group) are prefilled once. The distinct prompts of the call are prefilled
+as one batch (all but their last token, images encoded once), the KV cache and the multimodal rope
+deltas are gathered to the call's rows, and ``model.generate`` continues from that cache on the
+full left-padded batch: same ids, padding, sampling order and logits processors as without sharing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +36,8 @@ VISION_TOKENS: tuple[str, ...] = (
 )
 #: End-of-turn tokens of Qwen chat models.
 STOP_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
+
+logger = logging.getLogger(__name__)
 
 
 def conversation_images(conversation: Conversation) -> list[Any]:
@@ -71,6 +81,69 @@ def _token_ids(tokenizer: Any, tokens: Sequence[str]) -> list[int]:
     """Ids of those ``tokens`` the tokenizer knows as single tokens."""
     vocab = tokenizer.get_vocab()
     return [vocab[t] for t in tokens if t in vocab]
+
+
+def _feed_payload(digest: Any, payload: Any) -> bool:
+    """Add one image (or video frame) payload's content to ``digest``; ``False`` if its kind is unknown."""
+    from PIL import Image
+
+    if isinstance(payload, Image.Image):
+        digest.update(f"pil:{payload.mode}:{payload.size}".encode())
+        digest.update(payload.tobytes())
+    elif isinstance(payload, np.ndarray):
+        array = np.ascontiguousarray(payload)
+        digest.update(f"array:{array.dtype}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    elif isinstance(payload, (str, Path)):
+        digest.update(f"ref:{payload}".encode())
+    elif hasattr(payload, "detach") and hasattr(payload, "numpy"):  # a torch tensor
+        return _feed_payload(digest, payload.detach().cpu().numpy())
+    else:
+        return False
+    return True
+
+
+def prompt_key(text: str, conversation: Conversation) -> bytes | None:
+    """Digest of a rendered prompt and its image / video payloads (``None``: a payload it cannot hash).
+
+    Two rows with the same key get the same model inputs from the processor: the shared-prefix path
+    prefills them once.
+    """
+    digest = hashlib.blake2b(text.encode(), digest_size=20)
+    for image in conversation_images(conversation):
+        if not _feed_payload(digest, image):
+            return None
+    for video in conversation_videos(conversation):
+        digest.update(f"video:{len(video)}".encode())
+        for frame in video:
+            if not _feed_payload(digest, frame):
+                return None
+    return digest.digest()
+
+
+def share_plan(texts: Sequence[str], conversations: Sequence[Conversation]) -> tuple[list[int], list[int]] | None:
+    """``(unique_rows, row_to_unique)`` when some rows of a call repeat another's prompt, else ``None``.
+
+    ``unique_rows[j]`` is the first row with the ``j``-th distinct prompt; ``row_to_unique[i]`` the
+    distinct prompt of row ``i``. Rows whose payloads cannot be hashed stay on their own.
+    """
+    seen: dict[bytes, int] = {}
+    unique_rows: list[int] = []
+    mapping: list[int] = []
+    for row, (text, conversation) in enumerate(zip(texts, conversations, strict=True)):
+        key = prompt_key(text, conversation)
+        if key is None or key not in seen:
+            if key is not None:
+                seen[key] = len(unique_rows)
+            mapping.append(len(unique_rows))
+            unique_rows.append(row)
+        else:
+            mapping.append(seen[key])
+    return None if len(unique_rows) == len(mapping) else (unique_rows, mapping)
+
+
+class SharingUnsupportedError(RuntimeError):
+    """The model cannot continue generation from a gathered KV cache (the plain path is used)."""
 
 
 class SampledLogprobs:
@@ -168,14 +241,24 @@ def _seeded(seed: int | None, device: Any) -> Iterator[None]:
 class TransformersBackend:
     """:class:`~agents.backends.base.GenerationBackend` over a transformers model and its processor.
 
-    ``max_batch_size`` splits large batches into chunks (``None``: one chunk).
+    ``max_batch_size`` splits large batches into chunks (``None``: one chunk). ``share_prefix``
+    (default on) prefills the identical prompts of a chunk once and continues every row from the
+    gathered KV cache (see the module docstring); results are those of the plain path. A model
+    that cannot continue from a gathered cache falls back to the plain path:
+    ``share_prefix_disabled`` then holds the reason. ``prefill_stats`` counts rows generated, prompts
+    prefilled and calls that shared a prefill, over the backend's life.
     """
 
-    def __init__(self, model: Any, processor: Any, *, max_batch_size: int | None = None) -> None:
+    def __init__(
+        self, model: Any, processor: Any, *, max_batch_size: int | None = None, share_prefix: bool = True
+    ) -> None:
         self.model = model
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.max_batch_size = max_batch_size
+        self.share_prefix = share_prefix
+        self.share_prefix_disabled: str | None = None
+        self.prefill_stats: dict[str, int] = {"rows": 0, "prefilled": 0, "shared_calls": 0}
         configured = getattr(model.generation_config, "eos_token_id", None)
         configured = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
         self.stop_token_ids: list[int] = sorted(set(configured) | set(_token_ids(self.tokenizer, STOP_TOKENS)))
@@ -214,9 +297,12 @@ class TransformersBackend:
             for c in conversations
         ]
 
-    def encode(self, conversations: Sequence[Conversation]) -> Any:
-        """Left-padded model inputs (``input_ids``, ``attention_mask``, ``pixel_values``, ...) on the device."""
-        texts = self.render(conversations)
+    def encode(self, conversations: Sequence[Conversation], texts: Sequence[str] | None = None) -> Any:
+        """Left-padded model inputs (``input_ids``, ``attention_mask``, ``pixel_values``, ...) on the device.
+
+        ``texts``: the conversations already rendered (:meth:`render`).
+        """
+        texts = self.render(conversations) if texts is None else list(texts)
         images = [image for c in conversations for image in conversation_images(c)]
         videos = [video for c in conversations for video in conversation_videos(c)]
         extra: dict[str, Any] = {}
@@ -282,11 +368,106 @@ class TransformersBackend:
         forced: list[Sequence[int] | None] | None,
         seed: int | None,
     ) -> list[Generation]:
+        texts = self.render(conversations)
+        plan = share_plan(texts, conversations) if self.share_prefix and self.share_prefix_disabled is None else None
+        self.prefill_stats["rows"] += len(conversations)
+        if plan is not None:
+            unique_rows, mapping = plan
+            unique = [conversations[i] for i in unique_rows]
+            batch = self.encode(unique, [texts[i] for i in unique_rows])
+            try:
+                cache = self._prefill(batch, mapping)
+            except (SharingUnsupportedError, TypeError, ValueError, AttributeError) as error:
+                self.share_prefix_disabled = f"{type(self.model).__name__}: {error}"
+                logger.warning("shared-prefix prefill disabled, using the plain path: %s", self.share_prefix_disabled)
+            else:
+                self.prefill_stats["prefilled"] += len(unique_rows)
+                self.prefill_stats["shared_calls"] += 1
+                return self._decode(conversations, batch, settings, forced, seed, mapping, cache)
+        self.prefill_stats["prefilled"] += len(conversations)
+        batch = self.encode(conversations, texts)
+        return self._decode(conversations, batch, settings, forced, seed, list(range(len(conversations))), None)
+
+    def _prefill(self, batch: Any, mapping: Sequence[int]) -> Any:
+        """Prefill the distinct prompts of ``batch`` but their last token; the cache gathered to ``mapping``.
+
+        Positions are those ``model.generate`` computes for the full prompts (3D rope for Qwen-VL);
+        the model's stored rope deltas are gathered to the rows too, so the decoding steps continue
+        each row at its own positions. Raises :class:`SharingUnsupportedError` where the model's
+        cache or position handling is not the one this relies on.
+        """
+        import inspect
+
+        import torch
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        ids = batch["input_ids"]
+        rows, length = ids.shape
+        if length < 2:
+            raise SharingUnsupportedError("a one-token prompt has nothing to share")
+        parameters = inspect.signature(self.model.forward).parameters
+        if "cache" not in parameters:
+            raise SharingUnsupportedError("its forward takes no `cache` argument")
+        prepare = getattr(self.model, "_prepare_position_ids_for_generation", None)
+        if prepare is None:
+            raise SharingUnsupportedError("it has no _prepare_position_ids_for_generation")
+        per_token = {
+            key: value[:, : length - 1]
+            for key, value in batch.items()
+            if isinstance(value, torch.Tensor) and value.dim() == 2 and tuple(value.shape) == (rows, length)
+        }
+        inputs = {**{k: v for k, v in batch.items() if k not in per_token}, **per_token}
+        inner = getattr(self.model, "model", None)
+        if inner is not None and hasattr(inner, "rope_deltas"):
+            inner.rope_deltas = None  # computed afresh for these prompts, as generate does
+        with torch.inference_mode():
+            position_ids = prepare(per_token["input_ids"], dict(inputs))
+            output = self.model(**inputs, position_ids=position_ids, use_cache=True, logits_to_keep=1)
+        cache = getattr(output, "cache", None)
+        if not isinstance(cache, DynamicCache) or any(type(layer) is not DynamicLayer for layer in cache.layers):
+            raise SharingUnsupportedError(f"its prefill cache is a {type(cache).__name__}, not a plain DynamicCache")
+        if cache.get_seq_length() != length - 1:
+            raise SharingUnsupportedError("its prefill cache does not hold the prompt")
+        index = torch.tensor(list(mapping), device=ids.device)
+        cache.batch_select_indices(index)
+        if inner is not None and hasattr(inner, "rope_deltas"):
+            deltas = inner.rope_deltas
+            if not isinstance(deltas, torch.Tensor) or deltas.shape[0] != rows:
+                raise SharingUnsupportedError("its rope deltas are not one per prompt")
+            inner.rope_deltas = deltas[index.to(deltas.device)]
+        return cache
+
+    def _decode(
+        self,
+        conversations: list[Conversation],
+        batch: Any,
+        settings: GenerationSettings,
+        forced: list[Sequence[int] | None] | None,
+        seed: int | None,
+        mapping: list[int],
+        cache: Any,
+    ) -> list[Generation]:
+        """Sample every row; ``batch`` holds the distinct prompts (row ``i`` is ``mapping[i]``).
+
+        With ``cache`` (the gathered prefill), only the per-token inputs are expanded to the rows and
+        generation continues from the cache (no vision input: the images are in the cache).
+        """
         import torch
         from transformers import LogitsProcessorList, StoppingCriteriaList, SuppressTokensLogitsProcessor
 
-        batch = self.encode(conversations)
-        prompt_length = batch["input_ids"].shape[1]
+        rows, length = batch["input_ids"].shape
+        prompt_length = length
+        if cache is None:
+            inputs = dict(batch)
+        else:
+            index = torch.tensor(mapping, device=batch["input_ids"].device)
+            inputs = {
+                key: value[index]
+                for key, value in batch.items()
+                if isinstance(value, torch.Tensor) and value.dim() == 2 and tuple(value.shape) == (rows, length)
+            }
+            inputs["cache"] = cache
         recorder = SampledLogprobs(self.model, settings.logprob_temperature)
         processors: list[Any] = [recorder]
         if self.suppressed_token_ids:
@@ -301,7 +482,7 @@ class TransformersBackend:
         try:
             with torch.inference_mode(), _seeded(seed, self.device):
                 output = self.model.generate(
-                    **batch,
+                    **inputs,
                     generation_config=config,
                     logits_processor=LogitsProcessorList(processors),
                     stopping_criteria=StoppingCriteriaList(criteria),
@@ -310,28 +491,32 @@ class TransformersBackend:
         finally:
             recorder.close()
         new_tokens = output.sequences[:, prompt_length:].cpu()
+        prompt_ids = batch["input_ids"].cpu()
         mask = batch["attention_mask"].bool().cpu()
         grids = batch.get("image_grid_thw")
         grids = None if grids is None else grids.cpu().numpy()
-        counts = [len(conversation_images(c)) for c in conversations]
+        first: dict[int, int] = {}
+        for row, source in enumerate(mapping):
+            first.setdefault(source, row)
+        counts = [len(conversation_images(conversations[first[source]])) for source in range(rows)]
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
         stops = set(self.stop_token_ids)
         results = []
         for row in range(len(conversations)):
+            source = mapping[row]
             ids = new_tokens[row, : limits[row]].tolist()
             end = next((i + 1 for i, t in enumerate(ids) if t in stops), None)
             finish = "stop" if end is not None else "length"
             ids = ids[: end if end is not None else len(ids)]
             text_ids = ids[:-1] if finish == "stop" else ids
-            prompt_ids = batch["input_ids"][row].cpu()[mask[row]].tolist()
-            grid = None if grids is None else grids[offsets[row] : offsets[row + 1]]
+            grid = None if grids is None else grids[offsets[source] : offsets[source + 1]]
             results.append(
                 Generation(
                     text=self.tokenizer.decode(text_ids, skip_special_tokens=False, clean_up_tokenization_spaces=False),
                     token_ids=ids,
                     logprobs=logprobs[row, : len(ids)].tolist(),
-                    prompt_ids=prompt_ids,
-                    image_grid_thw=grid,
+                    prompt_ids=prompt_ids[source][mask[source]].tolist(),
+                    image_grid_thw=None if grid is None else grid.copy(),
                     finish_reason=finish,
                 )
             )

@@ -224,7 +224,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
             ) as unwrapped,
             torch.no_grad(),
         ):
-            backend = TransformersBackend(unwrapped, self.processing_class)
+            backend = TransformersBackend(unwrapped, self.processing_class, share_prefix=self.config.share_prefix)
             if self.config.swap_videos:
                 self._swaps.update(swap_flags(pairs, self.config.seed, step))
             episodes = self._play(backend, pairs, self._seed(step, rank, 0))

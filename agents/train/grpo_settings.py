@@ -73,6 +73,13 @@ class WindowedSettings:
     rollout_max_batch_size: int | None = field(
         default=None, metadata={"help": "cap on episodes per generation call (None: all active episodes)"}
     )
+    share_prefix: bool = field(
+        default=True,
+        metadata={
+            "help": "prefill the identical prompts of a generation call (a group's first turn) once and decode "
+            "every episode from the shared KV cache (same results, less prefill)"
+        },
+    )
     old_logps: str = field(
         default="sampling",
         metadata={
