@@ -1,4 +1,4 @@
-"""GRPO step time split into rollout, scoring and optimization; the cost of the shared first-turn prefix.
+"""GRPO step time split into rollout, scoring and optimization; rollout throughput with and without the shared prefix.
 
 Tiny Qwen2.5-VL (random weights) on CPU, the default synthetic dataset (112x112 frames, N = 96,
 p = 1, up to 3 tool calls), :class:`WindowedGRPOTrainer` with the paper's loss settings (DAPO,
@@ -6,15 +6,16 @@ p = 1, up to 3 tool calls), :class:`WindowedGRPOTrainer` with the paper's loss s
 scripted protocol turns with random answers (forced ids, real forward passes), half sample freely
 (a random model writes invalid text until the turn limit), so groups are never degenerate.
 
-Per step (TRL's ``step_time``): ``rollout`` (the environment-driven episodes), ``scoring`` (the gather,
-scores, advantages, rows -> tensors, pixel values, reference log-probs) and ``optimization`` (the rest:
-forward, backward and optimizer step of the loss).
+Per step (TRL's ``step_time``, the trainer's default ``share_prefix=True``): ``rollout`` (the
+environment-driven episodes), ``scoring`` (the gather, scores, advantages, rows -> tensors, pixel
+values, reference log-probs) and ``optimization`` (the rest: forward, backward and optimizer step).
 
-Shared prefix: the G episodes of a group start from the same first-turn prompt. The transformers
-backend does NOT share its prefill yet; this measures what sharing would save: the prefill of the
-first-turn prompt for G rows batched versus 1 row, side by side in the same process. Usage:
+Shared prefix, side by side in the same process on the trained model (``TransformersBackend`` with
+``share_prefix`` on and off, alternating, median of ``--repeats``): the first turn of a group (G
+identical prompts) to its first token and to 64 new tokens, and the whole multi-turn rollout of
+one group as the trainer plays it (same seeds and scripts in both modes). Usage:
 
-    python benchmarks/grpo_step.py [--steps 3] [--threads 1] [--out benchmarks/results]
+    python benchmarks/grpo_step.py [--steps 3] [--threads 1] [--repeats 3] [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -65,32 +67,105 @@ def _trainer(model_dir: Path, out: Path, steps: int) -> Any:
     return WindowedGRPOTrainer(model, args, processor)
 
 
-def prefill_seconds(trainer: Any, rows: int, repeats: int) -> float:
-    """Median seconds of one forward pass over the first-turn prompt of pair 0, ``rows`` copies."""
+def first_turn(trainer: Any) -> list[Any]:
+    """The first-turn conversation of pair 0, G times (fresh objects, equal content: as the rollout sends it)."""
     import gymnasium as gym
-    import torch
 
-    from agents.backends.transformers_backend import TransformersBackend
     from vr_env.context import to_chat_messages
 
     env = gym.make("vr_env:VRJudge-v0", max_tool_calls=3)
-    _, info = env.reset(options={"pair_index": 0})
-    backend = TransformersBackend(trainer.model, trainer.processing_class)
-    batch = backend.encode([to_chat_messages(info["context"])] * rows)
+    conversations = []
+    for _ in range(GROUP):
+        _, info = env.reset(options={"pair_index": 0})
+        conversations.append(to_chat_messages(info["context"]))
     env.close()
-    times = []
-    with torch.no_grad():
-        for _ in range(repeats + 1):
+    return conversations
+
+
+def group_rollout(trainer: Any, backend: Any, seed: int) -> tuple[float, dict[str, Any], list[list[int]]]:
+    """One group's multi-turn rollout as the trainer plays it: (seconds, stats, every turn's ids)."""
+    from agents.rollout import RolloutEngine
+    from agents.train.grpo import demo_script
+
+    config = trainer.env_config
+    engine = RolloutEngine(
+        backend,
+        trainer._env_factory,
+        group_size=1,
+        settings=trainer.generation_settings,
+        seed=seed,
+        script=demo_script(0.5, seed, config.total_frames, config.max_tool_calls),
+    )
+    engine._pool(GROUP)  # environments built outside the timing
+    start = time.perf_counter()
+    result = engine.run([0] * GROUP)
+    seconds = time.perf_counter() - start
+    engine.close()
+    ids = [list(t.completion_ids or ()) for e in result.episodes for t in e.turns]
+    return seconds, result.stats, ids
+
+
+def side_by_side(trainer: Any, repeats: int) -> dict[str, Any]:
+    """Shared prefix on / off, alternating, ``repeats`` timed runs of each after one warm-up."""
+    from agents.backends.transformers_backend import TransformersBackend
+
+    conversations = first_turn(trainer)
+    backends = {
+        mode: TransformersBackend(trainer.model, trainer.processing_class, share_prefix=mode == "shared")
+        for mode in ("shared", "plain")
+    }
+    times: dict[str, dict[str, list[float]]] = {m: {"ttft": [], "first_turn": [], "rollout": []} for m in backends}
+    tokens: dict[str, dict[str, list[int]]] = {m: {"first_turn": [], "rollout": []} for m in backends}
+    ids: dict[str, list[list[list[int]]]] = {m: [] for m in backends}
+    stats: dict[str, dict[str, Any]] = {}
+    settings = trainer.generation_settings
+    for repeat in range(repeats + 1):
+        order = ("shared", "plain") if repeat % 2 == 0 else ("plain", "shared")
+        for mode in order:
+            backend = backends[mode]
             start = time.perf_counter()
-            trainer.model(**batch)
-            times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
+            backend.generate(conversations, replace(settings, max_new_tokens=1, seed=0))
+            ttft = time.perf_counter() - start
+            start = time.perf_counter()
+            generations = backend.generate(conversations, replace(settings, seed=repeat))
+            turn = time.perf_counter() - start
+            seconds, rollout_stats, turn_ids = group_rollout(trainer, backend, seed=1000 + repeat)
+            if repeat == 0:
+                continue  # warm-up
+            times[mode]["ttft"].append(ttft)
+            times[mode]["first_turn"].append(turn)
+            times[mode]["rollout"].append(seconds)
+            tokens[mode]["first_turn"].append(sum(len(g.token_ids or ()) for g in generations))
+            tokens[mode]["rollout"].append(int(rollout_stats["completion_tokens"]))
+            ids[mode].append(turn_ids)
+            stats[mode] = {"turns": rollout_stats["turns"], "prompt_tokens": rollout_stats["prompt_tokens"]}
+    result: dict[str, Any] = {}
+    for mode in backends:
+        t, n = times[mode], tokens[mode]
+        result[mode] = {
+            "first_token_s": statistics.median(t["ttft"]),
+            "first_turn_s": statistics.median(t["first_turn"]),
+            "first_turn_tokens_per_s": statistics.median(
+                k / s for k, s in zip(n["first_turn"], t["first_turn"], strict=True)
+            ),
+            "rollout_s": statistics.median(t["rollout"]),
+            "rollout_tokens_per_s": statistics.median(k / s for k, s in zip(n["rollout"], t["rollout"], strict=True)),
+            "rollout_completion_tokens": statistics.median(n["rollout"]),
+            "runs_s": t,
+            "prefill_stats": dict(backends[mode].prefill_stats),
+            **stats[mode],
+        }
+    result["first_turn_prompt_tokens"] = int(backends["plain"].encode(conversations[:1])["input_ids"].shape[1])
+    result["identical_rollouts"] = ids["shared"] == ids["plain"]
+    result["share_prefix_disabled"] = backends["shared"].share_prefix_disabled
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each mode, side by side")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     import torch
@@ -103,9 +178,8 @@ def main() -> None:
         trainer = _trainer(model_dir, Path(tmp) / "run", args.steps)
         trainer.train()
         steps = [row for row in trainer.state.log_history if "time/rollout" in row]
-        one = prefill_seconds(trainer, 1, 3)
-        group = prefill_seconds(trainer, GROUP, 3)
-        prompt_tokens = len(trainer.last_generation.rows[0].prompt_ids)
+        trainer.model.eval()
+        shared = side_by_side(trainer, args.repeats)
     split = []
     for row in steps:
         total = row["step_time"]
@@ -125,27 +199,32 @@ def main() -> None:
         key: statistics.median(s[key] for s in later)
         for key in ("step_s", "rollout_s", "scoring_s", "optimization_s", "rows")
     }
+    on, off = shared["shared"], shared["plain"]
+    prompt_tokens = shared["first_turn_prompt_tokens"]
+    ratios = {
+        "first_token": off["first_token_s"] / on["first_token_s"],
+        "first_turn": off["first_turn_s"] / on["first_turn_s"],
+        "rollout": off["rollout_s"] / on["rollout_s"],
+    }
+    command = f"python benchmarks/grpo_step.py --steps {args.steps} --threads {args.threads} --repeats {args.repeats}"
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), no GPU, {args.threads} torch thread(s)",
-        "command": f"python benchmarks/grpo_step.py --steps {args.steps} --threads {args.threads}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared with another job), no GPU, "
+        f"{args.threads} torch thread(s)",
+        "command": command,
         "setup": {"G": GROUP, "new_tokens_per_turn": TOKENS, "first_turn_prompt_tokens": prompt_tokens},
         "steps": split,
         "median_after_first_step": summary,
-        "first_turn_prefill": {
-            "one_row_s": one,
-            "group_rows_s": group,
-            "group_over_one": group / one,
-            "saving_per_group_s_if_shared": group - one,
-        },
+        "shared_prefix": {**shared, "speedup_plain_over_shared": ratios},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "grpo_step.json").write_text(json.dumps(result, indent=2))
     lines = [
-        "# GRPO step: rollout / scoring / optimization, and the first-turn prefix",
+        "# GRPO step: rollout / scoring / optimization, and the shared first-turn prefix",
         "",
-        f"Machine: {result['machine']}. Command: `{result['command']}`.",
+        f"Machine: {result['machine']}. Command: `{command}`.",
         f"Tiny Qwen2.5-VL, synthetic pairs, G = {GROUP}, one group per step, {TOKENS} new tokens per turn, "
-        f"half the episodes scripted; first-turn prompt {prompt_tokens} tokens.",
+        f"half the episodes scripted; first-turn prompt of pair 0: {prompt_tokens} tokens. Steps run with the trainer's "
+        "default `share_prefix=True`.",
         "",
         "| step | step (s) | rollout (s) | scoring (s) | optimization (s) | rows |",
         "|---|---|---|---|---|---|",
@@ -155,18 +234,28 @@ def main() -> None:
             f"| {s['step']} | {s['step_s']:.2f} | {s['rollout_s']:.2f} | {s['scoring_s']:.2f} | "
             f"{s['optimization_s']:.2f} | {s['rows']:.0f} |"
         )
-    p = result["first_turn_prefill"]
     lines += [
         "",
-        "First-turn prefill of one group, side by side (same process, median of 3):",
+        f"Shared prefix on / off, side by side on the trained model (same process, alternating, median of "
+        f"{args.repeats} after a warm-up; same seeds and scripts in both modes):",
         "",
-        "| rows | prefill (s) |",
-        "|---|---|",
-        f"| 1 (shared prefix) | {p['one_row_s']:.3f} |",
-        f"| {GROUP} (no sharing, what the backend does now) | {p['group_rows_s']:.3f} |",
+        "| measure | shared prefix | no sharing | no sharing / shared |",
+        "|---|---|---|---|",
+        f"| first turn of a group, first token (s) | {on['first_token_s']:.3f} | {off['first_token_s']:.3f} | "
+        f"{ratios['first_token']:.2f}x |",
+        f"| first turn of a group, {TOKENS} tokens (s) | {on['first_turn_s']:.3f} | {off['first_turn_s']:.3f} | "
+        f"{ratios['first_turn']:.2f}x |",
+        f"| first turn, new tokens / s | {on['first_turn_tokens_per_s']:.1f} | {off['first_turn_tokens_per_s']:.1f} | |",
+        f"| multi-turn rollout of a group (s) | {on['rollout_s']:.2f} | {off['rollout_s']:.2f} | "
+        f"{ratios['rollout']:.2f}x |",
+        f"| rollout, completion tokens / s | {on['rollout_tokens_per_s']:.1f} | {off['rollout_tokens_per_s']:.1f} | |",
+        f"| prompts prefilled / rows generated (all runs) | {on['prefill_stats']['prefilled']} / "
+        f"{on['prefill_stats']['rows']} | {off['prefill_stats']['prefilled']} / {off['prefill_stats']['rows']} | |",
         "",
-        f"Sharing the prefix would save about {p['saving_per_group_s_if_shared']:.3f} s per group and step "
-        f"({p['group_over_one']:.1f}x the one-row cost is paid now). Not implemented yet (see docs/grpo.md).",
+        f"Rollouts identical in both modes (every turn's ids): {'yes' if shared['identical_rollouts'] else 'no'}. "
+        f"A rollout of a group: {on['turns']} turns, {on['prompt_tokens']} prompt tokens, "
+        f"{on['rollout_completion_tokens']:.0f} completion tokens. Only the first turn repeats a prompt "
+        "(later turns differ per episode), so the rollout saves one group's first-turn prefill.",
     ]
     (args.out / "grpo_step.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
