@@ -3,7 +3,9 @@
 :class:`WindowedGRPOTrainer` subclasses TRL's ``GRPOTrainer`` (pinned to 1.16) and overrides only
 ``_generate_and_score_completions``. Generation is the batched, environment-driven rollout of
 :class:`agents.rollout.RolloutEngine` with a :class:`TransformersBackend` over the trainer's own
-model, under the environment's memory window. Each turn record becomes a row whose prompt ids,
+model (or, with ``use_vllm=True, vllm_mode="server"``, a :class:`VLLMServerBackend` on a vLLM server
+that gets the trainer's weights before each generation round: ``grpo_vllm``), under the environment's
+memory window. Each turn record becomes a row whose prompt ids,
 completion ids, sampling log-probs and images are the record's own (see ``grpo_rows``), so the loss
 is computed on exactly the context that was sampled. Rewards come from the environment; the group
 exploration term and advantages are computed after the trajectories' numbers are gathered from every
@@ -12,6 +14,7 @@ rank (``grpo_scoring``); DAPO dynamic sampling refills degenerate groups (``dyna
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,7 +25,7 @@ import numpy as np
 import torch
 from trl import GRPOTrainer
 
-from agents.backends.base import GenerationSettings
+from agents.backends.base import GenerationBackend, GenerationSettings
 from agents.backends.transformers_backend import TransformersBackend
 from agents.records import EpisodeRecord
 from agents.rollout import RolloutEngine, Script, default_env_factory
@@ -30,6 +33,7 @@ from agents.train.dynamic_sampling import SamplingReport, groups_of_slots, repla
 from agents.train.grpo_config import WindowedGRPOConfig
 from agents.train.grpo_rows import Row, build_batch, episode_rows, pad_rows, padded_row_count
 from agents.train.grpo_scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
+from agents.train.grpo_vllm import add_importance_sampling, server_backend, sync_weights
 from vr_env.protocol.labels import LABEL_KEYS
 from vr_env.protocol.writers import final_turn, tool_turn
 
@@ -177,7 +181,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
     def _seed(self, *parts: int) -> int:
         return int(np.random.SeedSequence([self.config.seed, *parts]).generate_state(1)[0] % (2**31))
 
-    def _play(self, backend: TransformersBackend, pairs: Sequence[int], seed: int) -> list[EpisodeRecord | None]:
+    def _play(self, backend: GenerationBackend, pairs: Sequence[int], seed: int) -> list[EpisodeRecord | None]:
         """One episode per entry of ``pairs`` (``None`` where the pair could not be read)."""
         if self._engine is None:
             self._engine = RolloutEngine(
@@ -215,16 +219,24 @@ class WindowedGRPOTrainer(GRPOTrainer):
         weights = self.env_config.reward
         if self.config.swap_videos:
             self._swaps.clear()
-        with (
-            unwrap_model_for_generation(
+        if self.use_vllm:
+            sync_weights(self)  # TRL's sync (ZeRO-3 gathers on every rank), once per optimizer step
+        local_model = (
+            contextlib.nullcontext(None)  # the server generates: no gathered copy of the model here
+            if self.use_vllm
+            else unwrap_model_for_generation(
                 self.model_wrapped,
                 self.accelerator,
                 gather_deepspeed3_params=self.config.ds3_gather_for_generation,
                 gradient_checkpointing_kwargs=self.config.gradient_checkpointing_kwargs,  # type: ignore[arg-type]
-            ) as unwrapped,
-            torch.no_grad(),
-        ):
-            backend = TransformersBackend(unwrapped, self.processing_class, share_prefix=self.config.share_prefix)
+            )
+        )
+        with local_model as unwrapped, torch.no_grad():
+            backend: GenerationBackend = (
+                server_backend(self)
+                if self.use_vllm
+                else TransformersBackend(unwrapped, self.processing_class, share_prefix=self.config.share_prefix)
+            )
             if self.config.swap_videos:
                 self._swaps.update(swap_flags(pairs, self.config.seed, step))
             episodes = self._play(backend, pairs, self._seed(step, rank, 0))
@@ -357,6 +369,8 @@ class WindowedGRPOTrainer(GRPOTrainer):
                 batch["old_per_token_logps"] = batch["sampling_per_token_logps"]
             else:
                 batch["old_per_token_logps"] = self._logps(self.model, batch)
+            if self.use_vllm and self.vllm_importance_sampling_correction:
+                add_importance_sampling(self, batch, mode)
             if self.beta != 0.0:
                 if self.ref_model is not None:
                     batch["ref_per_token_logps"] = self._logps(self.ref_model, batch)

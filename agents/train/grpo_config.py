@@ -3,7 +3,8 @@
 Stage III of the recipe (spec sections 3 and 4): DAPO token-mean loss, asymmetric clipping 0.2 / 0.35,
 KL beta 0.01 (k3), G = 8 trajectories per pair, rollouts at temperature 1.0, top-p 0.95, top-k 40,
 up to 2048 new tokens per turn, learning rate 1e-6; plus :class:`WindowedSettings` (the environment,
-DAPO dynamic sampling with a cap on refill rounds, rollout options).
+DAPO dynamic sampling with a cap on refill rounds, rollout options). vLLM generation: server mode only,
+with ``old_logps="forward"`` (``agents.train.grpo_vllm``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from trl import GRPOConfig
 
 from agents.train.grpo_settings import PAPER_TRL_DEFAULTS, SPLIT_INVARIANT_LOSSES, WindowedSettings
+from agents.train.grpo_vllm import vllm_settings_problems
 
 
 def _paper(name: str) -> Any:
@@ -45,11 +47,7 @@ class WindowedGRPOConfig(GRPOConfig, WindowedSettings):
                 f"loss_type={self.loss_type!r} weights a token by its row's length, and this trainer splits a "
                 f"trajectory into one row per turn; use one of {SPLIT_INVARIANT_LOSSES}"
             )
-        if self.use_vllm:
-            problems.append(
-                "use_vllm is not wired into the windowed trainer (its rollouts run through agents.rollout); "
-                "see docs/grpo.md, 'vLLM server mode'"
-            )
+        problems.extend(vllm_settings_problems(self))
         if self.log_completions:
             problems.append("log_completions cannot log tool images (TRL's table); read the trainer's metrics instead")
         if self.max_completion_length is None or self.max_completion_length < 1:

@@ -83,6 +83,15 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _server_error() -> type[Exception]:
+    """The error of an unreachable vLLM server (TRL's client raises requests' ``ConnectionError``)."""
+    try:
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+    except ImportError:
+        return ConnectionError
+    return RequestsConnectionError
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -101,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         summary = run_grpo(config, args.model, resume=args.resume)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ImportError, ConnectionError) as error:  # no checkpoint; use_vllm without vLLM
+        print(f"vr-env train grpo: {error}", file=sys.stderr)
+        return 2
+    except _server_error() as error:  # use_vllm: the server cannot be reached
         print(f"vr-env train grpo: {error}", file=sys.stderr)
         return 2
     if summary.pop("main_process", True):
