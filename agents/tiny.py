@@ -196,14 +196,25 @@ def build_tokenizer(vocab_size: int = 1024) -> Any:
     return tokenizer
 
 
-def tiny_config(arch: Arch, tokenizer: Any) -> Any:
-    """The ~0.3M-parameter config of ``arch`` for ``tokenizer`` (shapes from stack-notes.md)."""
+def tiny_config(
+    arch: Arch, tokenizer: Any, *, hidden_size: int = 64, num_layers: int = 2, vision_hidden_size: int = 32
+) -> Any:
+    """The config of ``arch`` for ``tokenizer``: ~0.3M parameters at the defaults (shapes from
+    stack-notes.md); ``hidden_size`` (a multiple of 64) and ``num_layers`` size the text model,
+    ``vision_hidden_size`` (a multiple of 32) the vision tower."""
+    if hidden_size < 64 or hidden_size % 64 or num_layers < 1 or vision_hidden_size < 32 or vision_hidden_size % 32:
+        raise ValueError(
+            "hidden_size must be a multiple of 64, vision_hidden_size of 32 and num_layers >= 1, got "
+            f"{hidden_size}, {vision_hidden_size}, {num_layers}"
+        )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    head_dim = hidden_size // 4
+    mrope_section = [head_dim // 8, 3 * head_dim // 16, 3 * head_dim // 16]
     text: dict[str, Any] = {
         "vocab_size": len(tokenizer),
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
+        "hidden_size": hidden_size,
+        "intermediate_size": 2 * hidden_size,
+        "num_hidden_layers": num_layers,
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
         "max_position_embeddings": 32768,
@@ -220,27 +231,27 @@ def tiny_config(arch: Arch, tokenizer: Any) -> Any:
     }
     vision: dict[str, Any] = {
         "depth": 2,
-        "hidden_size": 32,
-        "intermediate_size": 64,
+        "hidden_size": vision_hidden_size,
+        "intermediate_size": 2 * vision_hidden_size,
         "num_heads": 2,
-        "out_hidden_size": 64,
+        "out_hidden_size": hidden_size,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
     }
     if arch == "qwen2_5_vl":
         from transformers import Qwen2_5_VLConfig
 
-        text["rope_parameters"] = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}
+        text["rope_parameters"] = {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope_section}
         vision.update(patch_size=14, window_size=112, fullatt_block_indexes=[1])
         return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **tokens)
     if arch == "qwen3_vl":
         from transformers import Qwen3VLConfig
 
-        text["head_dim"] = 16
+        text["head_dim"] = head_dim
         text["rope_parameters"] = {
             "rope_type": "default",
             "rope_theta": 5000000.0,
-            "mrope_section": [2, 3, 3],
+            "mrope_section": mrope_section,
             "mrope_interleaved": True,
         }
         vision.update(patch_size=16, num_position_embeddings=64, deepstack_visual_indexes=[1])
@@ -275,10 +286,20 @@ def tiny_processor(arch: Arch, tokenizer: Any) -> Any:
     raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {ARCHS}")
 
 
-def build_tiny_model(arch: Arch, out_dir: str | Path, seed: int = 0) -> Path:
+def build_tiny_model(
+    arch: Arch,
+    out_dir: str | Path,
+    seed: int = 0,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    vision_hidden_size: int = 32,
+) -> Path:
     """Build and save a tiny random-weight ``arch`` checkpoint with its processor into ``out_dir``.
 
-    The caller's global torch RNG state is left untouched (weights are drawn inside ``fork_rng``).
+    ``hidden_size`` / ``num_layers`` size the text model, ``vision_hidden_size`` the vision tower
+    (:func:`tiny_config`). The caller's global
+    torch RNG state is left untouched (weights are drawn inside ``fork_rng``).
     """
     import torch
     from transformers import AutoModelForImageTextToText, GenerationConfig
@@ -288,7 +309,9 @@ def build_tiny_model(arch: Arch, out_dir: str | Path, seed: int = 0) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
-    config = tiny_config(arch, tokenizer)
+    config = tiny_config(
+        arch, tokenizer, hidden_size=hidden_size, num_layers=num_layers, vision_hidden_size=vision_hidden_size
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)

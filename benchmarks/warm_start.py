@@ -37,30 +37,9 @@ EVAL_START = 400
 
 def build_model(out: Path, hidden: int, layers: int, seed: int = 0) -> Path:
     """The tiny Qwen2.5-VL checkpoint, optionally with a larger text model (random init)."""
-    import torch
-    from transformers import AutoModelForImageTextToText, GenerationConfig, Qwen2_5_VLConfig
+    from agents.tiny import build_tiny_model
 
-    from agents.tiny import build_tiny_model, build_tokenizer, tiny_config, tiny_processor
-
-    if hidden <= 0:
-        return build_tiny_model("qwen2_5_vl", out, seed=seed)
-    tokenizer = build_tokenizer()
-    data = tiny_config("qwen2_5_vl", tokenizer).to_dict()
-    text = data["text_config"]
-    text.pop("layer_types", None)
-    head_dim = hidden // 4
-    text.update(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers)
-    text["rope_parameters"]["mrope_section"] = [head_dim // 8, 3 * head_dim // 16, 3 * head_dim // 16]
-    data["vision_config"]["out_hidden_size"] = hidden
-    config = Qwen2_5_VLConfig(**data)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
-    end = [tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")]
-    model.generation_config = GenerationConfig(eos_token_id=end, pad_token_id=tokenizer.pad_token_id)
-    model.save_pretrained(out)
-    tiny_processor("qwen2_5_vl", tokenizer).save_pretrained(out)
-    return out
+    return build_tiny_model("qwen2_5_vl", out, seed=seed, hidden_size=hidden or 64, num_layers=layers)
 
 
 def measure(model_dir: Path, pairs: list[int], max_new_tokens: int) -> dict[str, Any]:
