@@ -159,6 +159,18 @@ def test_severity_levels_and_defect_counts() -> None:
         assert record.labels == labels_from_defects(record.video_1.clip.defects, record.video_2.clip.defects)
 
 
+def test_min_severity_draws_only_the_stronger_level_and_keeps_old_paths() -> None:
+    strong = load_dataset("synthetic", n=60, severity_levels=2, min_severity=2, kinds=("noise",), defect_prob=1.0)
+    assert {d.severity for r in strong for d in (*r.video_1.clip.defects, *r.video_2.clip.defects)} == {2}
+    assert all(r.labels["VQ"] == 0 for r in strong)  # equal severities tie
+    assert SyntheticConfig().fingerprint == SyntheticConfig(min_severity=1).fingerprint
+    assert (
+        SyntheticConfig(severity_levels=2).fingerprint != SyntheticConfig(severity_levels=2, min_severity=2).fingerprint
+    )
+    with pytest.raises(DatasetError, match="min_severity"):
+        load_dataset("synthetic", n=4, min_severity=2)  # above severity_levels = 1
+
+
 def test_kinds_and_per_dimension_probabilities() -> None:
     dataset = load_dataset("synthetic", n=50, kinds=("noise", "freeze"), defect_prob={"VQ": 1.0, "MQ": 0.5})
     kinds = Counter(d.kind for r in dataset for d in (*r.video_1.clip.defects, *r.video_2.clip.defects))

@@ -56,6 +56,7 @@ class SyntheticConfig:
     frames_per_video: int = 48
     initial_frames: int = 8
     severity_levels: int = 1
+    min_severity: int = 1
     max_defects_per_dimension: int = 1
     kinds: tuple[str, ...] = tuple(KIND_DIMENSION)
 
@@ -90,6 +91,10 @@ class SyntheticConfig:
             problems.append(f"initial_frames must be an even number >= 2, got {self.initial_frames}")
         if self.severity_levels not in (1, 2):
             problems.append(f"severity_levels must be 1 or 2, got {self.severity_levels}")
+        if not 1 <= self.min_severity <= max(self.severity_levels, 1):
+            problems.append(
+                f"min_severity must lie in 1..severity_levels ({self.severity_levels}), got {self.min_severity}"
+            )
         if self.max_defects_per_dimension not in (1, 2, 3):
             problems.append(f"max_defects_per_dimension must be 1, 2 or 3, got {self.max_defects_per_dimension}")
         unknown_kinds = set(self.kinds) - set(KIND_DIMENSION)
@@ -105,8 +110,10 @@ class SyntheticConfig:
 
     @property
     def fingerprint(self) -> str:
-        """Short hash of everything but ``n``: clips of different configs never share a path."""
-        data = {k: v for k, v in asdict(self).items() if k != "n"}
+        """Short hash of everything but ``n``: clips of different configs never share a path.
+
+        ``min_severity`` enters only when it is not 1, so configs older than it keep their paths."""
+        data = {k: v for k, v in asdict(self).items() if k != "n" and not (k == "min_severity" and v == 1)}
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:8]
 
 
@@ -161,7 +168,7 @@ def draw_defects(rng: np.random.Generator, scene: Scene, config: SyntheticConfig
             continue
         count = int(rng.integers(1, config.max_defects_per_dimension + 1))
         for kind in rng.choice(kinds, size=count, replace=count > len(kinds)).tolist():
-            severity = int(rng.integers(1, config.severity_levels + 1))
+            severity = int(rng.integers(config.min_severity, config.severity_levels + 1))
             length = min(config.num_frames, window_length(kind, severity, config.base_window))
             start = _place_window(rng, occupied, length)
             defects.append(Defect(kind, severity, start, start + length, _wrong_value(rng, kind, scene)))
