@@ -19,18 +19,7 @@ from PIL import Image
 from agents.backends import BackendUnavailableError, GenerationSettings, make_backend
 from agents.backends.openai_http import OpenAIChatBackend, openai_messages
 from agents.backends.transformers_backend import VISION_TOKENS, TransformersBackend, forward_logprobs
-
-
-def conversation(n_images: int, text: str = "Compare the frames.", seed: int = 0) -> list[dict[str, Any]]:
-    rng = np.random.default_rng(seed)
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}]
-    for i in range(n_images):
-        content.append({"type": "text", "text": f"\nFrame {i + 1}:"})
-        content.append({"type": "image", "image": Image.fromarray(rng.integers(0, 256, (56, 84, 3), dtype=np.uint8))})
-    return [
-        {"role": "system", "content": [{"type": "text", "text": "You judge videos."}]},
-        {"role": "user", "content": content},
-    ]
+from tests.agents.conversations import conversation
 
 
 def replay_logprobs(

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from agents.backends import GenerationSettings
 from agents.backends.transformers_backend import (
@@ -16,18 +15,7 @@ from agents.backends.transformers_backend import (
     forward_logprobs,
     share_plan,
 )
-
-
-def conversation(n_images: int, text: str = "Compare the frames.", seed: int = 0) -> list[dict[str, Any]]:
-    rng = np.random.default_rng(seed)
-    content: list[dict[str, Any]] = [{"type": "text", "text": text}]
-    for i in range(n_images):
-        content.append({"type": "text", "text": f"\nFrame {i + 1}:"})
-        content.append({"type": "image", "image": Image.fromarray(rng.integers(0, 256, (56, 84, 3), dtype=np.uint8))})
-    return [
-        {"role": "system", "content": [{"type": "text", "text": "You judge videos."}]},
-        {"role": "user", "content": content},
-    ]
+from tests.agents.conversations import conversation
 
 
 def pair(backend: TransformersBackend) -> tuple[TransformersBackend, TransformersBackend]:

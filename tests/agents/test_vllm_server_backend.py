@@ -7,24 +7,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from agents.backends import GenerationSettings
 from agents.backends.transformers_backend import TransformersBackend
 from agents.backends.vllm_server import VLLMPromptMismatchError, VLLMServerBackend, image_token_runs, place_features
+from tests.agents.conversations import conversation
 from tests.agents.vllm_fake import FakeVLLMClient
-
-
-def conversation(n_images: int, seed: int = 0) -> list[dict[str, Any]]:
-    rng = np.random.default_rng(seed)
-    content: list[dict[str, Any]] = [{"type": "text", "text": "Compare the frames."}]
-    for i in range(n_images):
-        content.append({"type": "text", "text": f"\nFrame {i + 1}:"})
-        content.append({"type": "image", "image": Image.fromarray(rng.integers(0, 256, (56, 84, 3), dtype=np.uint8))})
-    return [
-        {"role": "system", "content": [{"type": "text", "text": "You judge videos."}]},
-        {"role": "user", "content": content},
-    ]
 
 
 def _backend(tiny: TransformersBackend, **kwargs: Any) -> tuple[VLLMServerBackend, FakeVLLMClient, list[int]]:
