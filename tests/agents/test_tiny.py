@@ -69,7 +69,7 @@ def test_global_rng_untouched(tmp_path: Path) -> None:
 
 def test_unknown_arch(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown tiny architecture"):
-        build_tiny_model("llama", tmp_path)  # type: ignore[arg-type]
+        build_tiny_model("llama", tmp_path)
 
 
 def test_cli_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,3 +90,29 @@ def test_command_module_imports_no_torch() -> None:
     code = "import sys, vr_env.commands.make_tiny_model as m; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("arch", ["qwen2_5_vl", "qwen3_vl"])
+def test_larger_sizes_keep_the_rope_sections_consistent(arch: str) -> None:
+    from agents.tiny import build_tokenizer, tiny_config
+
+    config = tiny_config(arch, build_tokenizer(), hidden_size=128, num_layers=3, vision_hidden_size=64)
+    text, vision = config.text_config, config.vision_config
+    assert (text.hidden_size, text.intermediate_size, text.num_hidden_layers) == (128, 256, 3)
+    assert sum(text.rope_parameters["mrope_section"]) == 128 // text.num_attention_heads // 2  # half the head dim
+    assert (vision.hidden_size, vision.out_hidden_size) == (64, 128)
+    default = tiny_config(arch, build_tokenizer())
+    assert default.text_config.rope_parameters["mrope_section"] == [2, 3, 3]
+    with pytest.raises(ValueError, match="multiple of 64"):
+        tiny_config(arch, build_tokenizer(), hidden_size=96)
+
+
+def test_larger_model_runs(tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    folder = build_tiny_model("qwen2_5_vl", tmp_path / "m", hidden_size=128, vision_hidden_size=64)
+    model = AutoModelForImageTextToText.from_pretrained(str(folder))
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([[1, 2, 3]])).logits
+    assert logits.shape[:2] == (1, 3) and torch.isfinite(logits).all()
