@@ -6,6 +6,8 @@ reads its output; a new example without one fails ``test_every_example_is_checke
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import subprocess
@@ -77,11 +79,30 @@ def check_tiny_vlm_rollouts(tmp_path: Path) -> None:
     assert abs(sum(advantages)) < 1e-6  # group-normalized
 
 
+def check_mini_vrthinker(tmp_path: Path) -> None:
+    out = run_example("05_mini_vrthinker.py", "--out", str(tmp_path / "mini"), "--threads", "1", timeout=300)
+    result = json.loads((tmp_path / "mini" / "mini_vrthinker.json").read_text())
+    assert list(result["arms"]) == ["tool", "no tool"]
+    for arm, stages in result["arms"].items():
+        assert list(stages) == ["random init", "cold start", "RFT", "GRPO"]
+        for stage in stages.values():
+            assert stage["episodes"] == result["eval_pairs"]
+            rates = [stage["tau"], stage["format_valid_turn_rate"], *stage["per_dimension"].values()]
+            assert all(0.0 <= r <= 1.0 for r in rates)
+            assert stage["tool_calls_per_episode"] <= (1 if arm == "tool" else 0)  # the env's budget holds
+        assert stages["cold start"]["training"]["traces_kept"] > 0
+        assert math.isfinite(stages["cold start"]["training"]["loss_last"])
+        assert stages["GRPO"]["training"]["steps"] == 1 and len(stages["GRPO"]["training"]["rewards"]) == 1
+    assert len([line for line in out.splitlines() if line.startswith(("| tool |", "| no tool |"))]) == 8
+    assert (tmp_path / "mini" / "mini_vrthinker.png").stat().st_size > 5000
+
+
 CHECKS: dict[str, Callable[[Path], None]] = {
     "01_first_episode.py": check_first_episode,
     "02_your_own_agent.py": check_your_own_agent,
     "03_sb3_ppo.py": check_sb3_ppo,
     "04_tiny_vlm_rollouts.py": check_tiny_vlm_rollouts,
+    "05_mini_vrthinker.py": check_mini_vrthinker,
 }
 
 
