@@ -263,6 +263,8 @@ def main() -> None:
         **{k: getattr(args, k) for k in asdict(Sizes()) if getattr(args, k) is not None},
     )
 
+    if sizes.train_pairs + sizes.rft_pairs > EVAL_START:
+        parser.error(f"--train-pairs + --rft-pairs must stay below the held-out pairs ({EVAL_START})")
     from vr_env.commands.extras import require_train_extra
 
     require_train_extra("examples/05_mini_vrthinker.py")
