@@ -1,4 +1,4 @@
-"""A small chat conversation with random images, shared by the backend tests."""
+"""A small chat conversation with random images, and a forward-pass replay, shared by the backend tests."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from agents.backends.transformers_backend import TransformersBackend, forward_logprobs
 
 
 def conversation(n_images: int, text: str = "Compare the frames.", seed: int = 0) -> list[dict[str, Any]]:
@@ -19,3 +21,25 @@ def conversation(n_images: int, text: str = "Compare the frames.", seed: int = 0
         {"role": "system", "content": [{"type": "text", "text": "You judge videos."}]},
         {"role": "user", "content": content},
     ]
+
+
+def replay_logprobs(
+    backend: TransformersBackend,
+    conv: list[dict[str, Any]],
+    prompt_ids: list[int],
+    ids: list[int],
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """Log-probs of ``ids`` after ``prompt_ids`` from one unbatched forward pass."""
+    import torch
+
+    sequence = torch.tensor([prompt_ids + ids])
+    images = [b["image"] for m in conv for b in m["content"] if b["type"] == "image"]
+    inputs: dict[str, Any] = {
+        "input_ids": sequence,
+        "attention_mask": torch.ones_like(sequence),
+        "mm_token_type_ids": (sequence == backend.image_token_id).long(),
+    }
+    if images:
+        inputs.update(backend.processor.image_processor(images=images, return_tensors="pt"))
+    return np.array(forward_logprobs(backend.model, inputs, [len(ids)], temperature)[0])

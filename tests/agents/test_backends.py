@@ -18,30 +18,8 @@ from PIL import Image
 
 from agents.backends import BackendUnavailableError, GenerationSettings, make_backend
 from agents.backends.openai_http import OpenAIChatBackend, openai_messages
-from agents.backends.transformers_backend import VISION_TOKENS, TransformersBackend, forward_logprobs
-from tests.agents.conversations import conversation
-
-
-def replay_logprobs(
-    backend: TransformersBackend,
-    conv: list[dict[str, Any]],
-    prompt_ids: list[int],
-    ids: list[int],
-    temperature: float = 1.0,
-) -> np.ndarray:
-    """Log-probs of ``ids`` after ``prompt_ids`` from one unbatched forward pass."""
-    import torch
-
-    sequence = torch.tensor([prompt_ids + ids])
-    images = [b["image"] for m in conv for b in m["content"] if b["type"] == "image"]
-    inputs: dict[str, Any] = {
-        "input_ids": sequence,
-        "attention_mask": torch.ones_like(sequence),
-        "mm_token_type_ids": (sequence == backend.image_token_id).long(),
-    }
-    if images:
-        inputs.update(backend.processor.image_processor(images=images, return_tensors="pt"))
-    return np.array(forward_logprobs(backend.model, inputs, [len(ids)], temperature)[0])
+from agents.backends.transformers_backend import VISION_TOKENS, TransformersBackend
+from tests.agents.conversations import conversation, replay_logprobs
 
 
 # ---------------------------------------------------------------------- transformers

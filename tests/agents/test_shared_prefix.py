@@ -12,10 +12,9 @@ from agents.backends import GenerationSettings
 from agents.backends.transformers_backend import (
     SharingUnsupportedError,
     TransformersBackend,
-    forward_logprobs,
     share_plan,
 )
-from tests.agents.conversations import conversation
+from tests.agents.conversations import conversation, replay_logprobs
 
 
 def pair(backend: TransformersBackend) -> tuple[TransformersBackend, TransformersBackend]:
@@ -30,22 +29,6 @@ def mixed_call() -> list[list[dict[str, Any]]]:
     """A group of three identical conversations with images, a distinct row between, a second group."""
     group = conversation(2)  # fresh objects with equal content: sharing goes by content, not identity
     return [group, conversation(2), conversation(1, "Another prompt.", seed=5), conversation(2), group, group]
-
-
-def replay(backend: TransformersBackend, conv: list[dict[str, Any]], prompt: list[int], ids: list[int]) -> np.ndarray:
-    """Log-probs of ``ids`` after ``prompt`` from one unbatched float32 forward pass."""
-    import torch
-
-    sequence = torch.tensor([prompt + ids])
-    images = [b["image"] for m in conv for b in m["content"] if b["type"] == "image"]
-    inputs: dict[str, Any] = {
-        "input_ids": sequence,
-        "attention_mask": torch.ones_like(sequence),
-        "mm_token_type_ids": (sequence == backend.image_token_id).long(),
-    }
-    if images:
-        inputs.update(backend.processor.image_processor(images=images, return_tensors="pt"))
-    return np.array(forward_logprobs(backend.model, inputs, [len(ids)])[0])
 
 
 def test_share_plan_groups_by_text_and_image_content() -> None:
@@ -87,7 +70,7 @@ def test_sampled_logprobs_equal_a_forward_pass_and_seeding_holds(tiny_backend: T
     assert on[0].token_ids != on[4].token_ids, "the rows of a group sample independently"
     for conv, generation in zip(convs, on, strict=True):
         assert generation.prompt_ids is not None and generation.token_ids is not None
-        recomputed = replay(tiny_backend, conv, generation.prompt_ids, generation.token_ids)
+        recomputed = replay_logprobs(tiny_backend, conv, generation.prompt_ids, generation.token_ids)
         np.testing.assert_allclose(recomputed, generation.logprobs, atol=2e-5)
 
 
@@ -102,7 +85,9 @@ def test_forced_rows_in_a_shared_group_still_force(tiny_backend: TransformersBac
     assert generations[1].token_ids == forced and generations[1].finish_reason == "stop"
     assert len(generations[0].token_ids or []) == len(generations[2].token_ids or []) == 4
     prompt = generations[1].prompt_ids or []
-    np.testing.assert_allclose(replay(tiny_backend, convs[1], prompt, forced), generations[1].logprobs, atol=2e-5)
+    np.testing.assert_allclose(
+        replay_logprobs(tiny_backend, convs[1], prompt, forced), generations[1].logprobs, atol=2e-5
+    )
 
 
 @pytest.fixture
