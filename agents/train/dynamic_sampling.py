@@ -3,8 +3,11 @@
 TRL has no dynamic sampling. A group where every trajectory is equally right (or wrong) has zero
 advantage everywhere and teaches nothing, so its slots are played again on a fresh pair, at most
 ``max_refill_rounds`` times per generation; groups still degenerate after the cap get zero weight.
-Replacement pairs are drawn from a generator seeded by (run seed, step, round), identical on every
-rank, so a group spanning ranks gets the same new pair everywhere.
+Replacement pairs are drawn from the trainer's training pairs only (the ``pair_index`` values of
+its train dataset: never a held-out evaluation pair or a pair the user left out), avoiding the pairs
+of the dropped groups when enough others remain, with a generator seeded by (run seed, step, round)
+over the sorted pool: identical on every rank, so a group spanning ranks gets the same new pair
+everywhere.
 """
 
 from __future__ import annotations
@@ -16,16 +19,21 @@ import numpy as np
 
 
 def replacement_pairs(
-    count: int, num_pairs: int, seed: int, step: int, round_: int, avoid: Sequence[int] = ()
+    count: int, pool: int | Sequence[int], seed: int, step: int, round_: int, avoid: Sequence[int] = ()
 ) -> list[int]:
-    """``count`` pair indices for refilled groups, the same on every rank; avoids ``avoid`` when it can."""
-    if num_pairs < 1:
+    """``count`` pair indices for refilled groups, the same on every rank; avoids ``avoid`` when it can.
+
+    ``pool``: the pair indices to draw from (an ``int`` ``n`` means ``range(n)``); it is sorted and
+    de-duplicated first, so the draw does not depend on its order.
+    """
+    candidates = np.arange(pool) if isinstance(pool, int | np.integer) else np.unique(np.asarray(list(pool), dtype=int))
+    if len(candidates) < 1:
         raise ValueError("the dataset has no pairs to refill from")
     rng = np.random.default_rng([seed, step, round_, 0xD5])
-    pool = np.setdiff1d(np.arange(num_pairs), np.asarray(list(avoid), dtype=int))
-    if len(pool) < count:
-        pool = np.arange(num_pairs)
-    return [int(i) for i in rng.choice(pool, size=count, replace=len(pool) < count)]
+    kept = np.setdiff1d(candidates, np.asarray(list(avoid), dtype=int))
+    if len(kept) < count:
+        kept = candidates
+    return [int(i) for i in rng.choice(kept, size=count, replace=len(kept) < count)]
 
 
 def swap_flags(pair_indices: Sequence[int], seed: int, step: int) -> dict[int, bool]:

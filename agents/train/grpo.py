@@ -9,7 +9,14 @@ memory window. Each turn record becomes a row whose prompt ids,
 completion ids, sampling log-probs and images are the record's own (see ``grpo_rows``), so the loss
 is computed on exactly the context that was sampled. Rewards come from the environment; the group
 exploration term and advantages are computed after the trajectories' numbers are gathered from every
-rank (``grpo_scoring``); DAPO dynamic sampling refills degenerate groups (``dynamic_sampling``).
+rank (``grpo_scoring``); DAPO dynamic sampling refills degenerate groups (``dynamic_sampling``) from
+the training pairs only.
+
+Logged per generation (``grpo_metrics``): the headline names (``reward``, ``reward_std``,
+``rewards/<name>/mean``, ``format_rate``, ``trajectory/...``) describe the first round, played before
+any refill (the policy's own reward); the refilled batch trained on is logged under ``refilled/``
+(``refilled/reward``, ``refilled/rewards/<name>/mean``, ...). ``eval_every`` / ``eval_pairs`` hold out
+the last pairs and evaluate the policy greedily on them (``grpo_eval``: ``eval/tau``, ``eval/diff``...).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from agents.records import EpisodeRecord
 from agents.rollout import RolloutEngine, Script, default_env_factory
 from agents.train.dynamic_sampling import SamplingReport, groups_of_slots, replacement_pairs, swap_flags
 from agents.train.grpo_config import WindowedGRPOConfig
+from agents.train.grpo_eval import HeldOutEvalCallback, held_out_pairs, training_pairs
+from agents.train.grpo_metrics import RoundFigures, generation_metrics
 from agents.train.grpo_rows import Row, build_batch, episode_rows, pad_rows, padded_row_count
 from agents.train.grpo_scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
 from agents.train.grpo_vllm import add_importance_sampling, server_backend, sync_weights
@@ -109,6 +118,8 @@ class GenerationRecord:
     batch: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    #: The episodes played before any refill, with their gathered stats and scores (headline metrics).
+    first_round: RoundFigures | None = None
 
 
 class WindowedGRPOTrainer(GRPOTrainer):
@@ -116,8 +127,10 @@ class WindowedGRPOTrainer(GRPOTrainer):
 
     ``model``: a loaded image-text-to-text model (or a path); ``processing_class``: its processor.
     ``train_dataset`` needs a ``pair_index`` column (default: every pair of the environment's
-    dataset). ``env_factory`` replaces ``gym.make("vr_env:VRJudge-v0", **args.environment_kwargs())``;
-    ``script(episode, turn, info)`` forces scripted turns (tests; see ``RolloutEngine``).
+    dataset but the last ``eval_pairs``, which are held out; a dataset holding a held-out pair is
+    refused). ``env_factory`` replaces ``gym.make("vr_env:VRJudge-v0", **args.environment_kwargs())``;
+    ``script(episode, turn, info)`` forces scripted turns of the rollouts, ``eval_script`` those of
+    the held-out evaluation (tests; see ``RolloutEngine``).
     """
 
     _tag_names = ["trl", "grpo", "vr-env", "windowed-multi-turn"]  # noqa: RUF012 (TRL declares it so)
@@ -131,26 +144,35 @@ class WindowedGRPOTrainer(GRPOTrainer):
         *,
         env_factory: Callable[[], Any] | None = None,
         script: Script | None = None,
+        eval_script: Script | None = None,
         callbacks: Sequence[Any] | None = None,
     ) -> None:
         if not isinstance(args, WindowedGRPOConfig):
             raise TypeError(f"args must be a WindowedGRPOConfig, got {type(args).__name__}")
         self._swaps: dict[int, bool] = {}
         base_factory = env_factory or default_env_factory(**args.environment_kwargs())
+        self._base_env_factory = base_factory
         self._env_factory = lambda: _PairSwap(base_factory(), self._swaps)
         probe = base_factory()
         self.num_pairs = len(probe.unwrapped.dataset)
         self.env_config = probe.unwrapped.config
         probe.close()
+        self.eval_pair_indices = held_out_pairs(self.num_pairs, args.eval_pairs)
         if train_dataset is None:
             from datasets import Dataset
 
-            train_dataset = Dataset.from_dict({"pair_index": list(range(self.num_pairs))})
+            held_out = set(self.eval_pair_indices)
+            pairs = [i for i in range(self.num_pairs) if i not in held_out]
+            train_dataset = Dataset.from_dict({"pair_index": pairs})
         elif "pair_index" not in train_dataset.column_names:
             raise ValueError("the GRPO train dataset needs a 'pair_index' column (pairs of the environment's dataset)")
+        #: Sorted distinct pairs of the train dataset: the only pairs dynamic sampling refills from.
+        self.train_pairs = training_pairs(train_dataset["pair_index"], self.num_pairs, self.eval_pair_indices)
         self.config: WindowedGRPOConfig = args  # self.args is typed as TRL's base class
-        self._script = script
+        self._script, self._eval_script = script, eval_script
         self._engine: RolloutEngine | None = None
+        self._eval_engine: RolloutEngine | None = None
+        self.last_eval: dict[str, Any] | None = None  # the latest held-out evaluation: step and eval/* figures
         self._fallback_rows: list[Row] = []
         self.last_generation: GenerationRecord | None = None
         super().__init__(
@@ -164,6 +186,8 @@ class WindowedGRPOTrainer(GRPOTrainer):
         self.image_token_id = int(
             getattr(processing_class, "image_token_id", None) or self._tokenizer.convert_tokens_to_ids("<|image_pad|>")
         )
+        if args.eval_every > 0:
+            self.add_callback(HeldOutEvalCallback(self))
 
     # ------------------------------------------------------------------ rollouts
     @property
@@ -208,10 +232,19 @@ class WindowedGRPOTrainer(GRPOTrainer):
         local = torch.tensor([episode_stats(e) for e in episodes], dtype=torch.float64, device=self.accelerator.device)
         return gather(local).double().cpu().numpy()
 
+    def _gather_pairs(self, pairs: Sequence[int]) -> list[int]:
+        from accelerate.utils import gather
+
+        return [int(i) for i in gather(torch.tensor(list(pairs), device=self.accelerator.device)).tolist()]
+
     def _rollout(
         self, pairs: list[int], group_size: int
-    ) -> tuple[list[EpisodeRecord | None], GroupScores, SamplingReport]:
-        """Play the batch, then refill degenerate groups (dynamic sampling) up to the cap."""
+    ) -> tuple[list[EpisodeRecord | None], GroupScores, SamplingReport, RoundFigures]:
+        """Play the batch, then refill degenerate groups (dynamic sampling) up to the cap.
+
+        Also returns the first round (the episodes before any refill, their stats and scores).
+        Replacement pairs come from ``self.train_pairs`` only, avoiding the dropped groups' pairs.
+        """
         from trl.models import unwrap_model_for_generation
 
         rank, step = self.accelerator.process_index, self.state.global_step
@@ -252,10 +285,13 @@ class WindowedGRPOTrainer(GRPOTrainer):
                 report.rounds_dropped.append(len(dropped))
                 if round_ == 0:
                     report.dropped_first = len(dropped)
+                    first = RoundFigures(list(episodes), stats, scores)
                 if not self.config.dynamic_sampling or not len(dropped) or round_ >= self.config.max_refill_rounds:
                     break
                 round_ += 1
-                new_pairs = replacement_pairs(len(dropped), self.num_pairs, self.config.seed, step, round_)
+                dropped_groups = set(dropped.tolist())  # every rank: the same pool, avoid list and draw
+                avoid = [p for i, p in enumerate(self._gather_pairs(pairs)) if i // group_size in dropped_groups]
+                new_pairs = replacement_pairs(len(dropped), self.train_pairs, self.config.seed, step, round_, avoid)
                 mapping = dict(zip(dropped.tolist(), new_pairs, strict=True))
                 local = groups_of_slots(slot_groups, dropped.tolist())
                 if local:
@@ -269,7 +305,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
                 report.refilled += len(dropped)
             report.unfilled = len(dropped) if self.config.dynamic_sampling else 0
         self._last_stats = stats
-        return episodes, scores, report
+        return episodes, scores, report, first
 
     # ------------------------------------------------------------------ the TRL hook
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -278,7 +314,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
         pairs = [int(x["pair_index"]) for x in inputs]
         self._skipped: list[dict[str, Any]] = []
         start = time.perf_counter()
-        episodes, scores, report = self._rollout(pairs, group_size)
+        episodes, scores, report, first = self._rollout(pairs, group_size)
         rollout_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -324,15 +360,19 @@ class WindowedGRPOTrainer(GRPOTrainer):
         batch["num_items_in_batch"] = self.accelerator.gather(loss_mask.sum()).sum()
         self._add_old_and_ref_logps(batch, mode)
         scoring_seconds = time.perf_counter() - start
-        self._log_generation(mode, scores, report, rows, real_rows, rollout_seconds, scoring_seconds)
+        final = RoundFigures(episodes, self._last_stats, scores)
+        seconds = {"rollout": rollout_seconds, "scoring": scoring_seconds}
+        for key, value in generation_metrics(first, final, report, rows, real_rows, seconds).items():
+            self._metrics[mode][key].append(value)
         self.last_generation = GenerationRecord(
             episodes=episodes,
             rows=rows,
             scores=scores,
             report=report,
             batch=batch,
-            seconds={"rollout": rollout_seconds, "scoring": scoring_seconds},
+            seconds=seconds,
             skipped=list(self._skipped),
+            first_round=first,
         )
         return batch
 
@@ -396,47 +436,6 @@ class WindowedGRPOTrainer(GRPOTrainer):
             return  # an adapter-only (PEFT) checkpoint: the base loader handled it
         reloaded = type(target).from_pretrained(resume_from_checkpoint, dtype=target.dtype)
         target.load_state_dict(reloaded.state_dict(), strict=True)
-
-    # ------------------------------------------------------------------ logging
-    def _log_generation(
-        self,
-        mode: str,
-        scores: GroupScores,
-        report: SamplingReport,
-        rows: Sequence[Row],
-        real_rows: int,
-        rollout_seconds: float,
-        scoring_seconds: float,
-    ) -> None:
-        stats = self._last_stats
-        valid = stats[:, COLUMN["valid"]] > 0
-        metrics = self._metrics[mode]
-
-        def mean(x: np.ndarray) -> float:
-            return float(np.mean(x)) if len(x) else float("nan")
-
-        for name in ("format", "accuracy", "cot_gain"):
-            metrics[f"rewards/{name}/mean"].append(mean(stats[valid, COLUMN[name]]))
-        metrics["rewards/exploration/mean"].append(mean(scores.exploration[valid]))
-        metrics["rewards/return/mean"].append(mean(stats[valid, COLUMN["return"]]))
-        metrics["reward"].append(mean(scores.score[valid]))
-        metrics["reward_std"].append(float(np.std(scores.score[valid])) if valid.any() else float("nan"))
-        metrics["frac_reward_zero_std"].append(float(np.mean(scores.zero_std)))
-        metrics["format_rate"].append(mean(stats[valid, COLUMN["format"]]))
-        for name in ("tool_calls", "frames_fetched", "invalid_turns"):
-            metrics[f"trajectory/{name}/mean"].append(mean(stats[valid, COLUMN[name]]))
-        metrics["trajectory/rows/mean"].append(mean(stats[valid, COLUMN["turns"]]))
-        metrics["trajectory/tool_use_rate"].append(mean(stats[valid, COLUMN["used_tool"]]))
-        metrics["trajectory/finished_rate"].append(mean(stats[valid, COLUMN["finished"]]))
-        metrics["trajectory/length_truncated_rate"].append(mean(stats[valid, COLUMN["length_truncated"]]))
-        metrics["trajectory/unreadable"].append(float((~valid).sum()))
-        for key, value in report.metrics().items():
-            metrics[key].append(value)
-        metrics["rows/real"].append(float(real_rows))
-        metrics["rows/padding"].append(float(len(rows) - real_rows))
-        metrics["completions/mean_length"].append(mean(np.array([len(r.completion_ids) for r in rows[:real_rows]])))
-        metrics["time/rollout"].append(rollout_seconds)
-        metrics["time/scoring"].append(scoring_seconds)
 
 
 __all__ = [

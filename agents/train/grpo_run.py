@@ -4,20 +4,25 @@
 (e.g. the rejection-sampling output) or ``tiny`` / ``tiny:qwen3_vl`` for a freshly built tiny
 random-weight model (CPU demos). Outputs in ``config.output_dir``: ``checkpoint-N/`` (TRL's, for
 resuming), the final model and processor, ``grpo_config.json``, ``metrics.jsonl`` (one line per
-logged step, every reward component) and ``reward_curve.png``.
+logged step, every reward component; with ``eval_every`` also the ``eval/*`` rows of the held-out
+evaluation) and ``reward_curve.png``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 from agents.train.grpo_config import WindowedGRPOConfig
 
-#: Metrics drawn in the reward curve (one panel each), when logged.
+#: Metrics drawn in the reward curve (one panel each), when logged: ``reward`` and the components are
+#: the first round's (before dynamic sampling's refills), ``refilled/reward`` the batch trained on,
+#: ``eval/*`` the held-out greedy evaluation.
 CURVE_METRICS: tuple[str, ...] = (
     "reward",
+    "refilled/reward",
     "rewards/format/mean",
     "rewards/accuracy/mean",
     "rewards/cot_gain/mean",
@@ -25,6 +30,8 @@ CURVE_METRICS: tuple[str, ...] = (
     "trajectory/tool_calls/mean",
     "dynamic_sampling/dropped_share",
     "loss",
+    "eval/tau",
+    "eval/diff",
 )
 
 
@@ -78,7 +85,7 @@ def run_grpo(config: WindowedGRPOConfig, model: str, *, resume: bool = False) ->
         with (out / "metrics.jsonl").open("w", encoding="utf-8") as handle:
             for row in trainer.state.log_history:
                 handle.write(json.dumps(row) + "\n")
-        plot_curve(history, out / "reward_curve.png")
+        plot_curve(trainer.state.log_history, out / "reward_curve.png")
     return {
         "main_process": bool(trainer.accelerator.is_main_process),
         "output_dir": str(out),
@@ -91,7 +98,7 @@ def run_grpo(config: WindowedGRPOConfig, model: str, *, resume: bool = False) ->
 
 
 def plot_curve(history: list[dict[str, Any]], path: str | Path) -> Path:
-    """One panel per logged metric of :data:`CURVE_METRICS` against the step."""
+    """One panel per logged metric of :data:`CURVE_METRICS` against the step (missing, None and NaN skipped)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +109,7 @@ def plot_curve(history: list[dict[str, Any]], path: str | Path) -> Path:
     rows = -(-len(names) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
-        points = [(row["step"], row[name]) for row in history if row.get(name) is not None]
+        points = [(row["step"], row[name]) for row in history if _finite(row.get(name))]
         if points:
             steps, values = zip(*points, strict=True)
             ax.plot(steps, values, marker="o")
@@ -114,3 +121,7 @@ def plot_curve(history: list[dict[str, Any]], path: str | Path) -> Path:
     figure.savefig(path, dpi=80)
     plt.close(figure)
     return Path(path)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

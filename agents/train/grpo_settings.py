@@ -1,8 +1,8 @@
 """The windowed GRPO trainer's own settings and the paper's values for TRL's, without importing TRL.
 
 :class:`WindowedSettings` holds the fields TRL's ``GRPOConfig`` does not have (the environment,
-DAPO dynamic sampling, rollout options); :data:`PAPER_TRL_DEFAULTS` the paper's stage-III values of
-TRL fields with their help. ``WindowedGRPOConfig`` (``grpo_config``) combines both with
+DAPO dynamic sampling, rollout options, the held-out evaluation); :data:`PAPER_TRL_DEFAULTS` the
+paper's stage-III values of TRL fields with their help. ``WindowedGRPOConfig`` (``grpo_config``) combines both with
 ``GRPOConfig``; the command line builds its flags from this module so it stays fast to start.
 """
 
@@ -87,6 +87,23 @@ class WindowedSettings:
             "'forward' (an extra forward pass; for bf16, where cached decoding and a full forward differ)"
         },
     )
+    eval_every: int = field(
+        default=0,
+        metadata={
+            "help": "evaluate the policy (greedy episodes on the held-out pairs) every N optimizer steps, before "
+            "the first step and after the last (0: off; needs eval_pairs)"
+        },
+    )
+    eval_pairs: int = field(
+        default=0,
+        metadata={
+            "help": "hold out the last N pairs of the environment's dataset: never trained on nor refilled from; "
+            "the evaluation plays them"
+        },
+    )
+    eval_max_new_tokens: int | None = field(
+        default=None, metadata={"help": "new tokens per turn in evaluation (None: max_completion_length)"}
+    )
     demo_script_share: float = field(
         default=0.0,
         metadata={
@@ -111,6 +128,12 @@ class WindowedSettings:
             problems.append(f"demo_script_share must lie in [0, 1], got {self.demo_script_share}")
         if self.rollout_max_batch_size is not None and self.rollout_max_batch_size < 1:
             problems.append(f"rollout_max_batch_size must be >= 1, got {self.rollout_max_batch_size}")
+        if self.eval_every < 0 or self.eval_pairs < 0:
+            problems.append(f"eval_every and eval_pairs must be >= 0, got {self.eval_every} and {self.eval_pairs}")
+        elif self.eval_every > 0 and self.eval_pairs == 0:
+            problems.append(f"eval_every={self.eval_every} needs eval_pairs >= 1 (the held-out pairs to evaluate on)")
+        if self.eval_max_new_tokens is not None and self.eval_max_new_tokens < 1:
+            problems.append(f"eval_max_new_tokens must be >= 1 or None, got {self.eval_max_new_tokens}")
         if self.old_logps not in ("sampling", "forward"):
             problems.append(f"old_logps must be 'sampling' or 'forward', got {self.old_logps!r}")
         return problems

@@ -14,9 +14,16 @@ GRPO_ENV: dict[str, Any] = {"frames_per_video": 16, "max_tool_calls": 3, "memory
 
 @pytest.fixture
 def make_trainer(tiny_model_dir: Path, tmp_path: Path) -> Callable[..., Any]:
-    """``make_trainer(script=..., pairs=[...], **config)``: a CPU trainer on a freshly loaded tiny model."""
+    """``make_trainer(script=..., pairs=[...], eval_script=..., **config)``: a CPU trainer on a fresh tiny model."""
 
-    def make(*, script: Any = None, pairs: list[int] | None = None, env_factory: Any = None, **overrides: Any) -> Any:
+    def make(
+        *,
+        script: Any = None,
+        pairs: list[int] | None = None,
+        env_factory: Any = None,
+        eval_script: Any = None,
+        **overrides: Any,
+    ) -> Any:
         import torch
         from datasets import Dataset
         from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -46,6 +53,8 @@ def make_trainer(tiny_model_dir: Path, tmp_path: Path) -> Callable[..., Any]:
         }
         args = WindowedGRPOConfig(**settings)
         dataset = None if pairs is None else Dataset.from_dict({"pair_index": list(pairs)})
-        return WindowedGRPOTrainer(model, args, processor, dataset, script=script, env_factory=env_factory)
+        return WindowedGRPOTrainer(
+            model, args, processor, dataset, script=script, env_factory=env_factory, eval_script=eval_script
+        )
 
     return make

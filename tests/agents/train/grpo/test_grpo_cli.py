@@ -1,5 +1,6 @@
 """``vr-env train grpo`` end to end on CPU with a tiny model: parameters change, every component is
-logged, a reward curve is written; a run killed with SIGKILL resumes with the same metrics."""
+logged, the held-out evaluation runs at steps 0, 1 and 2, a reward curve is written; a run killed
+with SIGKILL resumes with the same metrics (and does not evaluate a step twice)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ ENV = json.dumps({"frames_per_video": 16, "max_tool_calls": 1, "memory_window": 
 FLAGS = [
     "--dataset", "synthetic", "--env-kwargs", ENV, "--num-generations", "2", "--per-device-train-batch-size", "2",
     "--max-completion-length", "8", "--learning-rate", "1e-2", "--demo-script-share", "1.0", "--logging-steps", "1",
-    "--save-steps", "1", "--max-refill-rounds", "1", "--seed", "3",
+    "--save-steps", "1", "--max-refill-rounds", "1", "--seed", "3", "--eval-every", "1", "--eval-pairs", "2",
 ]  # fmt: skip
 COMPONENTS = (
     "reward",
@@ -39,9 +40,9 @@ COMPONENTS = (
 )
 
 
-def _metrics(out: Path) -> list[dict[str, Any]]:
+def _metrics(out: Path, key: str = "reward") -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in rows if "reward" in r]
+    return [r for r in rows if key in r]
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,38 @@ def test_train_grpo_end_to_end(base: Path, whole: tuple[Path, str]) -> None:
     assert (out / "reward_curve.png").stat().st_size > 1000
     config = json.loads((out / "grpo_config.json").read_text())
     assert config["loss_type"] == "dapo" and config["epsilon_high"] == 0.35 and config["beta"] == 0.01
+
+
+def test_held_out_evaluation_rows(whole: tuple[Path, str]) -> None:
+    """Greedy episodes of the (random, unscripted) policy on the 2 held-out pairs at steps 0, 1, 2."""
+    evals = _metrics(whole[0], "eval/tau")
+    assert [r["step"] for r in evals] == [0, 1, 2]
+    for row in evals:
+        assert 0.0 <= row["eval/tau"] <= 1.0
+        assert row["eval/diff"] is None or 0.0 <= row["eval/diff"] <= 1.0  # None: no non-tie OA label
+        assert row["eval/episodes"] == 2.0 and "eval/format_valid_turn_rate" in row and "eval/return" in row
+        assert "reward" not in row and "loss" not in row  # a row of its own: training rows keep their figures
+    for row in _metrics(whole[0]):
+        assert "refilled/reward" in row and "refilled/rewards/accuracy/mean" in row
+
+
+def test_eval_flags_reach_the_config(tmp_path: Path) -> None:
+    import argparse
+
+    from agents.train.grpo_config import WindowedGRPOConfig
+    from vr_env.commands.train_grpo import add_arguments, config_values
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = ["--eval-every", "3", "--eval-pairs", "16", "--eval-max-new-tokens", "64"]
+    args = parser.parse_args(["--model", "tiny", "--out", str(tmp_path), *flags])
+    values = config_values(args)
+    assert (values["eval_every"], values["eval_pairs"], values["eval_max_new_tokens"]) == (3, 16, 64)
+    config = WindowedGRPOConfig(**values, use_cpu=True, report_to=[])
+    assert (config.eval_every, config.eval_pairs, config.eval_max_new_tokens) == (3, 16, 64)
+    defaults = config_values(parser.parse_args(["--model", "tiny", "--out", str(tmp_path)]))
+    assert "eval_every" not in defaults  # unset flags leave the config's defaults: evaluation off
+    assert WindowedGRPOConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[]).eval_every == 0
 
 
 def test_a_bad_config_is_a_clear_error(base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,3 +161,9 @@ def test_a_run_killed_with_sigkill_resumes_with_the_same_metrics(
     for row in resumed:
         for name in ("reward", "rewards/accuracy/mean", "trajectory/tool_calls/mean", "loss", "kl"):
             assert row[name] == pytest.approx(by_step[row["step"]][name], rel=1e-5, abs=1e-7), (row["step"], name)
+    # Step 1's evaluation comes back with the checkpoint's log and is not repeated on resuming.
+    evaluated, reference_evals = _metrics(killed, "eval/tau"), _metrics(whole[0], "eval/tau")
+    assert [r["step"] for r in evaluated] == [0, 1, 2]
+    for row, expected in zip(evaluated, reference_evals, strict=True):
+        for name in ("eval/tau", "eval/format_valid_turn_rate", "eval/return", "eval/tool_calls_per_episode"):
+            assert row[name] == pytest.approx(expected[name], rel=1e-5, abs=1e-7), (row["step"], name)
