@@ -48,6 +48,8 @@ bench: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/cold_episode.py
 	$(DEV_VENV)/bin/python benchmarks/vector_env.py       # Sync vs Async vector envs, ~6 min on 2 busy cores
 	$(DEV_VENV)/bin/python benchmarks/soak.py            # 2,000 episodes per backend, ~35 min on 2 busy cores
+	$(DEV_VENV)/bin/python benchmarks/perception_probe.py # where a tiny VLM loses the noise, ~3 min
+	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py    # GRPO alone vs an lr = 0 control, ~12 min
 
 clean:
 	rm -rf $(RUN_VENV) $(DEV_VENV) runs build site *.egg-info

@@ -50,6 +50,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["vr_env", "vr_env.*", "agents", "agents.*"]),
+    # The miniature base (a 2.5 MB tiny Qwen2.5-VL checkpoint, rebuilt by `vr-env pretrain-base`).
+    package_data={"agents.pretrain": ["mini_base/*"]},
     install_requires=CORE,
     extras_require={
         "train": TRAIN,

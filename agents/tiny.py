@@ -11,6 +11,7 @@ ordinary added tokens (they survive ``skip_special_tokens=True``). Same seed, sa
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -196,12 +197,35 @@ def build_tokenizer(vocab_size: int = 1024) -> Any:
     return tokenizer
 
 
+def width_scaled_std(width: int) -> float:
+    """Initializer std ``1 / sqrt(width)``: unit-scale pre-activations, as 0.02 gives a model thousands wide.
+
+    Hugging Face's default ``initializer_range=0.02`` suits widths of a few thousand (0.02 * sqrt(3584)
+    is about 1.2 for Qwen2.5-VL-7B's text model); at width 32 it gives pre-activations of std 0.11,
+    where every SiLU / GELU is nearly linear, so a random-init tiny tower is a linear map that cannot
+    tell zero-mean pixel noise from a clean frame, and training through the language model never
+    teaches it to (``benchmarks/results/perception_probe.md``).
+
+    >>> round(width_scaled_std(32), 4), round(width_scaled_std(128), 4)
+    (0.1768, 0.0884)
+    """
+    return 1.0 / math.sqrt(width)
+
+
 def tiny_config(
-    arch: Arch, tokenizer: Any, *, hidden_size: int = 64, num_layers: int = 2, vision_hidden_size: int = 32
+    arch: Arch,
+    tokenizer: Any,
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    vision_hidden_size: int = 32,
+    initializer_range: float | None = None,
 ) -> Any:
     """The config of ``arch`` for ``tokenizer``: ~0.3M parameters at the defaults (shapes from
     stack-notes.md); ``hidden_size`` (a multiple of 64) and ``num_layers`` size the text model,
-    ``vision_hidden_size`` (a multiple of 32) the vision tower."""
+    ``vision_hidden_size`` (a multiple of 32) the vision tower. ``initializer_range``: the weights'
+    init std, one for both models; ``None`` gives each model :func:`width_scaled_std` of its width
+    (0.02, Hugging Face's default, leaves a tiny model unable to learn to see)."""
     if hidden_size < 64 or hidden_size % 64 or num_layers < 1 or vision_hidden_size < 32 or vision_hidden_size % 32:
         raise ValueError(
             "hidden_size must be a multiple of 64, vision_hidden_size of 32 and num_layers >= 1, got "
@@ -222,6 +246,7 @@ def tiny_config(
         "eos_token_id": ids["<|im_end|>"],
         "pad_token_id": ids["<|endoftext|>"],
         "tie_word_embeddings": False,
+        "initializer_range": initializer_range or width_scaled_std(hidden_size),
     }
     tokens = {
         "image_token_id": ids["<|image_pad|>"],
@@ -237,6 +262,7 @@ def tiny_config(
         "out_hidden_size": hidden_size,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
+        "initializer_range": initializer_range or width_scaled_std(vision_hidden_size),
     }
     if arch == "qwen2_5_vl":
         from transformers import Qwen2_5_VLConfig
@@ -294,12 +320,13 @@ def build_tiny_model(
     hidden_size: int = 64,
     num_layers: int = 2,
     vision_hidden_size: int = 32,
+    initializer_range: float | None = None,
 ) -> Path:
     """Build and save a tiny random-weight ``arch`` checkpoint with its processor into ``out_dir``.
 
     ``hidden_size`` / ``num_layers`` size the text model, ``vision_hidden_size`` the vision tower
-    (:func:`tiny_config`). The caller's global
-    torch RNG state is left untouched (weights are drawn inside ``fork_rng``).
+    (:func:`tiny_config`); ``initializer_range`` the init std (``None``: scaled to each model's width).
+    The caller's global torch RNG state is left untouched (weights are drawn inside ``fork_rng``).
     """
     import torch
     from transformers import AutoModelForImageTextToText, GenerationConfig
@@ -310,7 +337,12 @@ def build_tiny_model(
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer()
     config = tiny_config(
-        arch, tokenizer, hidden_size=hidden_size, num_layers=num_layers, vision_hidden_size=vision_hidden_size
+        arch,
+        tokenizer,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        vision_hidden_size=vision_hidden_size,
+        initializer_range=initializer_range,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

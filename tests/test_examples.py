@@ -84,9 +84,12 @@ def check_mini_vrthinker(tmp_path: Path) -> None:
     result = json.loads((tmp_path / "mini" / "mini_vrthinker.json").read_text())
     assert list(result["arms"]) == ["tool", "no tool"]
     for arm, stages in result["arms"].items():
-        assert list(stages) == ["random init", "cold start", "RFT", "GRPO"]
+        assert list(stages) == ["base", "cold start", "RFT", "GRPO"]
         for stage in stages.values():
             assert stage["episodes"] == result["eval_pairs"]
+            for key in ("tau", "diff"):
+                interval = stage[f"{key}_ci"]
+                assert interval is None or 0.0 <= interval[0] <= (stage[key] or 0.0) <= interval[1] <= 1.0
             rates = [stage["tau"], stage["format_valid_turn_rate"], *stage["per_dimension"].values()]
             assert all(0.0 <= r <= 1.0 for r in rates)
             assert stage["tool_calls_per_episode"] <= (1 if arm == "tool" else 0)  # the env's budget holds

@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "eval": "vr_env.commands.evaluate",
     "play": "vr_env.commands.play",
     "make-tiny-model": "vr_env.commands.make_tiny_model",
+    "pretrain-base": "vr_env.commands.pretrain_base",
     "build-coldstart": "vr_env.commands.build_coldstart",
     "train": "vr_env.commands.train",
     "serve": "vr_env.commands.serve",

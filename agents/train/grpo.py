@@ -186,6 +186,11 @@ class WindowedGRPOTrainer(GRPOTrainer):
         self.image_token_id = int(
             getattr(processing_class, "image_token_id", None) or self._tokenizer.convert_tokens_to_ids("<|image_pad|>")
         )
+        if args.freeze_vision:  # before train() builds the optimizer from the parameters that require grad
+            from agents.train.sft import vision_parameters
+
+            for parameter in vision_parameters(self.accelerator.unwrap_model(self.model)):
+                parameter.requires_grad_(False)
         if args.eval_every > 0:
             self.add_callback(HeldOutEvalCallback(self))
 

@@ -80,6 +80,13 @@ class WindowedSettings:
             "every episode from the shared KV cache (same results, less prefill)"
         },
     )
+    freeze_vision: bool = field(
+        default=False,
+        metadata={
+            "help": "freeze the vision tower (patch embedding, blocks, merger): only the language model learns "
+            "(as the SFT stages do by default)"
+        },
+    )
     old_logps: str = field(
         default="sampling",
         metadata={

@@ -70,6 +70,38 @@ def accuracy(
     return hits / total if total else None
 
 
+def bootstrap_interval(
+    rows: Sequence[Row],
+    key: str = "OA",
+    non_tie: bool = False,
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of :func:`accuracy` over the labelled pairs (seeded, resampled
+    with replacement ``resamples`` times); ``None`` when no pair counts.
+
+    >>> rows = [{"labels": {"OA": 1}, "final_answer": {"OA": v}} for v in (1, 1, 1, 2)]
+    >>> low, high = bootstrap_interval(rows)
+    >>> 0.0 <= low <= 0.75 <= high <= 1.0
+    True
+    """
+    hits = []
+    for row in rows:
+        label = _label(row, key)
+        if label is None or (non_tie and label == 0):
+            continue
+        hits.append(float(_answer(row, key) == label))
+    if not hits:
+        return None
+    rng = np.random.default_rng([seed, 0xB0])
+    draws = rng.integers(0, len(hits), size=(resamples, len(hits)))
+    means = np.asarray(hits)[draws].mean(axis=1)
+    tail = (1.0 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
 def _expected_random(rows: Sequence[Row], key: str, non_tie: bool, choices: tuple[int, ...]) -> float | None:
     labels = [_label(r, key) for r in rows]
     labels = [v for v in labels if v is not None and not (non_tie and v == 0)]

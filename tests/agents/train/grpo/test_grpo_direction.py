@@ -196,3 +196,19 @@ def test_rows_with_zero_loss_weight_do_not_move_the_model(
     )
     assert broken.moved > 0.0
     assert all(delta > MARGIN for delta in _deltas(broken, 0))
+
+
+def test_freeze_vision_moves_the_language_model_only(make_trainer: Callable[..., Any], turns: SimpleNamespace) -> None:
+    """``freeze_vision=True``: one step with A = +1 leaves every vision-tower parameter (patch
+    embedding, blocks, merger) bitwise equal and still raises A's log-probs through the language
+    model; without it the tower moves too (so the check can fail)."""
+    from agents.train.sft import vision_parameters
+
+    for freeze in (True, False):
+        trainer = make_trainer(script=_script(turns), pairs=[PAIR], learning_rate=LR, freeze_vision=freeze, beta=0.0)
+        before = [p.detach().clone() for p in vision_parameters(trainer.model)]
+        trainer.train()
+        moved = max((p - b).abs().max().item() for p, b in zip(vision_parameters(trainer.model), before, strict=True))
+        assert (moved == 0.0) if freeze else (moved > 0.0)
+        language = [p for n, p in trainer.model.named_parameters() if "language_model" in n]
+        assert all(p.requires_grad for p in language)

@@ -1,0 +1,202 @@
+"""GRPO alone moves the policy toward reward: held-out diff and training reward over the steps, vs lr = 0.
+
+Starts the windowed GRPO trainer from a checkpoint of the miniature (by default one it makes: the
+shipped miniature base cold-started by SFT on a few scanner traces, a judge right on roughly half of
+the held-out non-tie pairs) in the miniature's tool-arm environment, and runs it twice with the same
+seeds: once at the given learning rate, once with the learning rate set to 0 (the control: same
+rollouts at step 0, no update). The trainer's evaluation hook (``eval_every`` / ``eval_pairs``)
+plays greedy episodes on the held-out pairs 400.. (never sampled for training); the training reward
+is the first-round (before dynamic-sampling refills) mean score of the policy's own trajectories.
+
+    python benchmarks/grpo_learning.py [--steps 16] [--eval-every 4] [--eval-pairs 64] [--lr 6e-5]
+
+Writes ``benchmarks/results/grpo_learning.{json,md,png}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from agents.pretrain.base import MINI_BASE, MINI_ENV, MINI_PRESET
+
+RESULTS = Path(__file__).parent / "results"
+#: Held-out pairs start here (as in examples/05_mini_vrthinker.py).
+EVAL_START = 400
+
+
+def env_kwargs(eval_pairs: int) -> dict[str, Any]:
+    """The tool arm's environment; the dataset ends with the held-out pairs (the trainer holds out the last ones)."""
+    return {**MINI_ENV, "dataset_kwargs": {**MINI_PRESET, "n": EVAL_START + eval_pairs}, "max_tool_calls": 1}
+
+
+def starting_checkpoint(out: Path, pairs: int, epochs: float, lr: float, threads: int) -> Path:
+    """The shipped base cold-started on ``pairs`` scanner traces (pairs 0..pairs-1)."""
+    from agents.train.config import SFTRunConfig
+    from agents.train.sft import train_sft
+    from agents.train.traces import build_traces
+
+    env = {**MINI_ENV, "dataset_kwargs": {**MINI_PRESET, "n": EVAL_START}, "max_tool_calls": 1}
+    build_traces("scanner", env, out_dir=out / "traces", limit=pairs, progress=False)
+    config = SFTRunConfig(
+        learning_rate=lr, warmup_ratio=0.05, gradient_accumulation_steps=2, num_train_epochs=epochs,
+        freeze_vision=True, save_steps=100_000, logging_steps=1, torch_threads=threads,
+    )  # fmt: skip
+    train_sft(MINI_BASE, out / "traces" / "traces.jsonl", out / "start", config, verbose=False)
+    return out / "start"
+
+
+def run(model: Path, out: Path, args: argparse.Namespace, lr: float) -> list[dict[str, Any]]:
+    from agents.train.grpo_config import WindowedGRPOConfig
+    from agents.train.grpo_run import run_grpo
+
+    config = WindowedGRPOConfig(
+        output_dir=str(out), max_steps=args.steps, num_generations=args.group,
+        per_device_train_batch_size=args.group * args.groups_per_step, learning_rate=lr,
+        max_completion_length=args.max_new_tokens, env_kwargs=env_kwargs(args.eval_pairs), beta=0.0,
+        logging_steps=1, save_steps=100_000, report_to=[], use_cpu=True, seed=args.seed,
+        max_refill_rounds=args.refill_rounds, eval_every=args.eval_every, eval_pairs=args.eval_pairs,
+        lr_scheduler_type="constant", freeze_vision=args.freeze_vision,
+    )  # fmt: skip
+    run_grpo(config, str(model))
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def _flag(name: str, value: Any) -> str:
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else ("" if name == "no_control" else "--no-" + flag[2:])
+    return f"{flag} {value}"
+
+
+def curves(rows: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    return {
+        "eval/diff": [(r["step"], r["eval/diff"]) for r in rows if r.get("eval/diff") is not None],
+        "eval/tau": [(r["step"], r["eval/tau"]) for r in rows if r.get("eval/tau") is not None],
+        "reward": [(r["step"], r["reward"]) for r in rows if r.get("reward") is not None],
+        "rewards/accuracy/mean": [
+            (r["step"], r["rewards/accuracy/mean"]) for r in rows if r.get("rewards/accuracy/mean") is not None
+        ],
+    }
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["eval/diff", "eval/tau", "reward", "rewards/accuracy/mean"]
+    figure, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2))
+    for ax, name in zip(axes, names, strict=True):
+        for label, run_ in result["runs"].items():
+            points = run_["curves"][name]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label)
+        ax.set_title(name if not name.startswith("eval") else f"held-out {name[5:]} (greedy)", fontsize=9)
+        ax.set_xlabel("GRPO step")
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"GRPO alone on the miniature ({result['eval_pairs']} held-out pairs)", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        "# GRPO alone moves the policy toward reward",
+        "",
+        f"Command: `{result['command']}` on {result['machine']}; {result['seconds']:.0f} s in all.",
+        f"Start: {result['start']}. Held-out: pairs {EVAL_START}-{EVAL_START + result['eval_pairs'] - 1}, greedy.",
+        "",
+        "| run | step | held-out diff | held-out tau | training reward (first round) | training accuracy reward |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, run_ in result["runs"].items():
+        c = run_["curves"]
+        reward = dict(c["reward"])
+        accuracy = dict(c["rewards/accuracy/mean"])
+        for step, diff in c["eval/diff"]:
+            tau = dict(c["eval/tau"]).get(step)
+            r, a = reward.get(step + 1, reward.get(step)), accuracy.get(step + 1, accuracy.get(step))
+            lines.append(
+                f"| {label} | {step} | {diff:.3f} | {tau:.3f} | {'-' if r is None else f'{r:.3f}'} | "
+                f"{'-' if a is None else f'{a:.3f}'} |"
+            )
+    lines += ["", "Mean training reward over the steps (first and second half):", ""]
+    for label, run_ in result["runs"].items():
+        values = [v for _, v in run_["curves"]["reward"]]
+        half = len(values) // 2
+        if half:
+            first, second = sum(values[:half]) / half, sum(values[half:]) / (len(values) - half)
+            lines.append(f"- {label}: {first:.3f} -> {second:.3f}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="start checkpoint (default: make one)")
+    parser.add_argument("--start-pairs", type=int, default=200, help="scanner traces of the made start checkpoint")
+    parser.add_argument("--start-epochs", type=float, default=1.5)
+    parser.add_argument("--start-lr", type=float, default=1e-3)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=6e-5)
+    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--groups-per-step", type=int, default=2)
+    parser.add_argument("--refill-rounds", type=int, default=1)
+    parser.add_argument("--eval-every", type=int, default=4)
+    parser.add_argument("--eval-pairs", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=320)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--freeze-vision", action=argparse.BooleanOptionalAction, default=True,
+                        help="freeze the vision tower during GRPO")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-control", action="store_true", help="skip the lr = 0 run")
+    parser.add_argument("--work", type=Path, default=Path("runs/grpo_learning"))
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    if args.work.exists():
+        shutil.rmtree(args.work)
+    args.work.mkdir(parents=True)
+    if args.model is None:
+        model = starting_checkpoint(args.work, args.start_pairs, args.start_epochs, args.start_lr, args.threads)
+        start = f"the shipped base + SFT on {args.start_pairs} scanner traces ({args.start_epochs:g} epoch, lr {args.start_lr:g})"
+    else:
+        model, start = args.model, str(args.model)
+    runs = {f"lr {args.lr:g}": args.lr} | ({} if args.no_control else {"lr 0 (control)": 0.0})
+    result: dict[str, Any] = {
+        "command": "python benchmarks/grpo_learning.py "
+        + " ".join(_flag(k, v) for k, v in vars(args).items() if v is not None and k not in ("work", "out")),
+        "machine": f"{platform.machine()} CPU, torch threads {args.threads}",
+        "start": start,
+        "eval_pairs": args.eval_pairs,
+        "runs": {},
+    }
+    for label, lr in runs.items():
+        rows = run(model, args.work / label.split()[1], args, lr)
+        result["runs"][label] = {"lr": lr, "curves": curves(rows)}
+        print(label, result["runs"][label]["curves"]["eval/diff"], flush=True)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "grpo_learning.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (args.out / "grpo_learning.md").write_text(markdown(result), encoding="utf-8")
+    plot(result, args.out / "grpo_learning.png")
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
