@@ -1,4 +1,4 @@
-"""GRPO alone moves the policy toward reward: held-out diff and training reward over the steps, vs lr = 0.
+"""GRPO alone against an lr = 0 control: held-out diff and training reward over the steps.
 
 Starts the windowed GRPO trainer from a checkpoint of the miniature (by default one it makes: the
 shipped miniature base cold-started by SFT on a few scanner traces, a judge right on roughly half of
@@ -113,7 +113,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 def markdown(result: dict[str, Any]) -> str:
     lines = [
-        "# GRPO alone moves the policy toward reward",
+        "# GRPO alone against an lr = 0 control (same seeds)",
         "",
         f"Command: `{result['command']}` on {result['machine']}; {result['seconds']:.0f} s in all.",
         f"Start: {result['start']}. Held-out: pairs {EVAL_START}-{EVAL_START + result['eval_pairs'] - 1}, greedy.",
@@ -139,10 +139,19 @@ def markdown(result: dict[str, Any]) -> str:
         if half:
             first, second = sum(values[:half]) / half, sum(values[half:]) / (len(values) - half)
             lines.append(f"- {label}: {first:.3f} -> {second:.3f}")
+    labels = list(result["runs"])
+    if len(labels) == 2:  # same seeds: the same pairs at every step, so the per-step difference is paired
+        a, b = (dict(result["runs"][k]["curves"]["reward"]) for k in labels)
+        diffs = [a[s] - b[s] for s in sorted(a) if s in b and s > 1]  # step 1 is generated before any update
+        if diffs:
+            lines.append(
+                f"- paired, steps 2-{max(a)}: {labels[0]} minus {labels[1]} = {sum(diffs) / len(diffs):+.3f} on "
+                f"average, positive at {sum(d > 0 for d in diffs)} of {len(diffs)} steps"
+            )
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="start checkpoint (default: make one)")
     parser.add_argument("--start-pairs", type=int, default=200, help="scanner traces of the made start checkpoint")
@@ -163,7 +172,7 @@ def main() -> None:
     parser.add_argument("--no-control", action="store_true", help="skip the lr = 0 run")
     parser.add_argument("--work", type=Path, default=Path("runs/grpo_learning"))
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
 

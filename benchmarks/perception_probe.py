@@ -230,15 +230,17 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=200, help="end-to-end training steps per init")
+    parser.add_argument("--frames", type=int, default=1024, help="training frames (probes, end to end)")
+    parser.add_argument("--test-frames", type=int, default=256, help="held-out frames")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    frames, labels = stages.frame_bank(1024, kinds=KINDS, seed=11)
-    test_frames, test_labels = stages.frame_bank(256, kinds=KINDS, seed=12)
+    frames, labels = stages.frame_bank(args.frames, kinds=KINDS, seed=11)
+    test_frames, test_labels = stages.frame_bank(args.test_frames, kinds=KINDS, seed=12)
     data = {"frames": frames, "labels": labels, "test_frames": test_frames, "test_labels": test_labels}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
