@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from agents.train.dynamic_sampling import SamplingReport, replacement_pairs, swap_flags
+from tests.agents.train.grpo.labels import answer_line, pair_labels
 
 
 def _script(turns: Any) -> Any:
@@ -83,22 +84,6 @@ def test_replacement_pairs_are_seeded_and_rank_independent() -> None:
     assert SamplingReport(groups=4, dropped_first=1, unfilled=2).metrics()["dynamic_sampling/unfilled_share"] == 0.5
 
 
-KEYS = ("TA", "VQ", "MQ", "OA")
-
-
-def _labels(pair: int) -> dict[str, int]:
-    import gymnasium as gym
-
-    env = gym.make("vr_env:VRJudge-v0", frames_per_video=16)
-    labels = dict(env.unwrapped.dataset[pair].labels)
-    env.close()
-    return {k: int(labels[k]) for k in KEYS}
-
-
-def _answer(values: dict[str, int]) -> str:
-    return ", ".join(f"{k}={values[k]}" for k in KEYS)
-
-
 def _count_rounds(trainer: Any, monkeypatch: pytest.MonkeyPatch, calls: list[Any]) -> list[Any]:
     """Record in ``calls`` the pairs and episodes of each ``_play`` call (round 0, then one per refill round)."""
     play = trainer._play
@@ -121,11 +106,11 @@ def test_headline_metrics_are_the_first_round_and_refilled_ones_are_prefixed(
     rounds: list[Any] = []
 
     def script(episode: int, turn: int, info: dict[str, Any]) -> str:
-        right = labels.setdefault(info["pair_index"], _labels(info["pair_index"]))
+        right = labels.setdefault(info["pair_index"], pair_labels(info["pair_index"]))
         wrong = {k: (v + 1) % 3 for k, v in right.items()}
         if not rounds:  # the first round (recorded once played)
-            return turns.final(_answer(right if info["pair_index"] == 0 else wrong))
-        return turns.final(_answer(right if episode % 2 == 0 else {**wrong, "OA": right["OA"]}))
+            return turns.final(answer_line(right if info["pair_index"] == 0 else wrong))
+        return turns.final(answer_line(right if episode % 2 == 0 else {**wrong, "OA": right["OA"]}))
 
     trainer = make_trainer(
         script=script, pairs=[0, 1], per_device_train_batch_size=4, dynamic_sampling=True, max_refill_rounds=1,

@@ -7,22 +7,9 @@ from typing import Any
 import pytest
 
 from agents.train.grpo_eval import eval_metrics, held_out_pairs
+from tests.agents.train.grpo.labels import answer_line, pair_labels
 
-KEYS = ("TA", "VQ", "MQ", "OA")
 NUM_PAIRS = 512  # the synthetic dataset
-
-
-def _labels(pair: int) -> dict[str, int]:
-    import gymnasium as gym
-
-    env = gym.make("vr_env:VRJudge-v0", frames_per_video=16)
-    labels = dict(env.unwrapped.dataset[pair].labels)
-    env.close()
-    return {k: int(labels[k]) for k in KEYS}
-
-
-def _answer(values: dict[str, int]) -> str:
-    return ", ".join(f"{k}={values[k]}" for k in KEYS)
 
 
 def test_held_out_pairs_and_refused_datasets(make_trainer: Any) -> None:
@@ -49,14 +36,14 @@ def test_scripted_evaluation_by_hand(make_trainer: Any, turns: Any) -> None:
     """Held-out pair 510 (OA 1): a tool call, then right; pair 511 (OA tie): wrong on every key."""
     from agents.train.grpo_eval import evaluate_held_out
 
-    labels = {pair: _labels(pair) for pair in (510, 511)}
+    labels = {pair: pair_labels(pair) for pair in (510, 511)}
     assert labels[511]["OA"] == 0 and labels[510]["OA"] != 0
 
     def eval_script(episode: int, turn: int, info: dict[str, Any]) -> str:
         right = labels[info["pair_index"]]
         if info["pair_index"] == 511:
-            return turns.final(_answer({k: (v + 1) % 3 for k, v in right.items()}))
-        return turns.tool([2, 20], _answer(right) + ", CF=2") if turn == 0 else turns.final(_answer(right))
+            return turns.final(answer_line({k: (v + 1) % 3 for k, v in right.items()}))
+        return turns.tool([2, 20], answer_line(right) + ", CF=2") if turn == 0 else turns.final(answer_line(right))
 
     trainer = make_trainer(
         script=lambda episode, turn, info: turns.final(), eval_script=eval_script, eval_every=1, eval_pairs=2, beta=0.0
