@@ -24,6 +24,8 @@ TRAIN = [
     # torch and torchvision first-class pins: an unpinned install pulls a multi-GB CUDA build.
     "torch==2.14.1",
     "torchvision==0.29.1",
+    # PyTorch's video decoder, an optional backend (docs/video.md: it needs FFmpeg's shared libraries).
+    "torchcodec==0.17.0",
     "transformers==5.24.*",
     # The trainers (SFT, rejection sampling, GRPO; agents/train/) are built on these; nothing in the
     # environment layer imports them. The windowed GRPO trainer relies on TRL 1.16 internals.

@@ -24,6 +24,7 @@ from agents.recorder import EpisodeRecorder
 from agents.records import EpisodeRecord, TurnRecord
 from vr_env.driver import EpisodeResult, Job, drive
 from vr_env.rewards import exploration_bonus
+from vr_env.video.prefetch import PrefetchConfig
 
 __all__ = ["RolloutEngine", "RolloutResult", "Script", "default_env_factory", "rollout_stats"]
 
@@ -77,6 +78,8 @@ class RolloutEngine:
     the engine keeps a pool and reuses it across runs. ``max_batch_size`` caps the episodes played
     at once, i.e. one generation batch (``None``: every episode of the run at once); a finished
     episode's slot takes the next one. ``script`` forces scripted turns (transformers backend only).
+    ``prefetch``: decode the pairs of upcoming groups while a batch plays (the driver's ``prefetch``;
+    default on, ``False``/0 off).
     Sampling is seeded per turn from ``seed`` without touching the global RNG.
     """
 
@@ -91,6 +94,7 @@ class RolloutEngine:
         max_batch_size: int | None = None,
         seed: int = 0,
         script: Script | None = None,
+        prefetch: PrefetchConfig | int | bool | None = None,
     ) -> None:
         if group_size < 1:
             raise ValueError(f"group_size must be >= 1, got {group_size}")
@@ -107,6 +111,7 @@ class RolloutEngine:
         self.max_batch_size = max_batch_size
         self.seed = seed
         self.script = script
+        self.prefetch = PrefetchConfig.of(prefetch)
         self._envs: list[Any] = []
 
     def _pool(self, size: int) -> list[Any]:
@@ -156,6 +161,8 @@ class RolloutEngine:
             pending(),
             on_turn=recorder.on_turn,
             on_episode=on_episode,
+            prefetch=self.prefetch,
+            upcoming=jobs,
         )
         episodes = sorted((e for e in recorder.episodes if e.group not in failed), key=lambda e: e.episode)
         self._add_exploration(episodes)

@@ -8,8 +8,9 @@ total of a second episode on the same pair with the cache kept (the other G-1 en
 GRPO group). Strategies: "candidates" (first miss decodes all F candidates of the video in one pass,
 then cache) and "requested" (decode only what is asked, seeking, each call).
 
-Variants: pyav and decord2 (both strategies), pyav with one decoding thread and decord 0.6.0 (the
-one-pass strategy only, to keep the run near 3 minutes on 2 cores). Each runs in a subprocess under
+Variants: pyav and decord2 (both strategies), pyav with one decoding thread, decord 0.6.0 and
+torchcodec (the one-pass strategy only, to keep the run near 3 minutes on 2 cores). torchcodec runs
+with PyAV's FFmpeg libraries on its loader path (``vr_env.video.ffmpeg_libs``). Each runs in a subprocess under
 its own interpreter: decord 0.6.0 and decord2 share the import name `decord` and cannot live in one
 environment. Variants and repeats are interleaved so that machine noise hits all of them alike;
 figures are medians over repeats. Results go to benchmarks/results/decode.{json,md}. Usage:
@@ -53,6 +54,7 @@ DEFAULT_VARIANTS = (
     ("decord2", "decord", {}, STRATEGIES, sys.executable),
     ("pyav-1thread", "pyav", {"thread_type": "NONE"}, ("candidates",), sys.executable),
     ("decord06", "decord", {}, ("candidates",), "/tmp/venv-decord06/bin/python"),
+    ("torchcodec", "torchcodec", {}, ("candidates",), sys.executable),
 )
 # Generated pairs: (name, [(width, height, fps, seconds, gop or None = libx264 default)] * 2).
 GENERATED = (
@@ -181,9 +183,9 @@ def worker(spec: dict) -> dict:
 
     video, VideoRef = _import_video_layer()
     name = spec["backend"]
-    module = importlib.import_module("decord" if name == "decord" else "av")
-    factory = video.backends.DecordBackend if name == "decord" else video.backends.PyAVBackend
-    backend = factory(**spec["options"])
+    module = importlib.import_module({"decord": "decord", "torchcodec": "torchcodec"}.get(name, "av"))
+    factories = {"decord": video.backends.DecordBackend, "torchcodec": video.backends.TorchCodecBackend}
+    backend = factories.get(name, video.backends.PyAVBackend)(**spec["options"])
     out = {"module_version": module.__version__, "python": platform.python_version(), "runs": []}
     jobs = [(p, s) for p in spec["pairs"] for s in spec["strategies"]]
     shift = spec["repeat"] % len(jobs)
@@ -218,19 +220,36 @@ def run_variant(python: str, backend: str, options: dict, strategies, pairs: lis
         text=True,
         cwd=REPO,
         check=False,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=_variant_env(backend),
     )
     if proc.returncode:
         raise RuntimeError(f"worker failed ({python}, {backend}):\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _variant_env(backend: str) -> dict[str, str]:
+    """The worker's environment: the repository on the path; for torchcodec, PyAV's FFmpeg libraries."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if backend == "torchcodec":
+        sys.path.insert(0, str(REPO))
+        from vr_env.video.ffmpeg_libs import pyav_library_path
+
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [pyav_library_path(), env.get("LD_LIBRARY_PATH")]))
+    return env
+
+
 def _probe(python: str, backend: str) -> str | None:
     """None if the interpreter exists and imports the backend module, else the reason not."""
     if not Path(python).is_file():
         return f"interpreter {python} not found"
-    module = "decord" if backend == "decord" else "av"
-    proc = subprocess.run([python, "-c", f"import {module}, numpy, PIL"], capture_output=True, text=True, check=False)
+    module = {"decord": "decord", "torchcodec": "torchcodec.decoders"}.get(backend, "av")
+    proc = subprocess.run(
+        [python, "-c", f"import {module}, numpy, PIL"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=_variant_env(backend),
+    )
     return None if proc.returncode == 0 else f"{python} cannot import {module}: {proc.stderr.strip()[-200:]}"
 
 

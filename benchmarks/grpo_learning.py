@@ -56,8 +56,8 @@ def starting_checkpoint(out: Path, pairs: int, epochs: float, lr: float, threads
 
 
 def run(model: Path, out: Path, args: argparse.Namespace, lr: float) -> list[dict[str, Any]]:
-    from agents.train.grpo_config import WindowedGRPOConfig
-    from agents.train.grpo_run import run_grpo
+    from agents.train.grpo.config import WindowedGRPOConfig
+    from agents.train.grpo.run import run_grpo
 
     config = WindowedGRPOConfig(
         output_dir=str(out), max_steps=args.steps, num_generations=args.group,

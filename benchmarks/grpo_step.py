@@ -43,7 +43,7 @@ def _trainer(model_dir: Path, out: Path, steps: int) -> Any:
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from agents.train.grpo import WindowedGRPOTrainer
-    from agents.train.grpo_config import WindowedGRPOConfig
+    from agents.train.grpo.config import WindowedGRPOConfig
 
     model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.float32)
     processor = AutoProcessor.from_pretrained(str(model_dir))

@@ -155,8 +155,8 @@ def rft(model: Path, env: dict[str, Any], work: Path, sizes: Sizes, threads: int
 
 
 def grpo(model: Path, env: dict[str, Any], work: Path, sizes: Sizes) -> tuple[Path, dict[str, Any]]:
-    from agents.train.grpo_config import WindowedGRPOConfig
-    from agents.train.grpo_run import run_grpo
+    from agents.train.grpo.config import WindowedGRPOConfig
+    from agents.train.grpo.run import run_grpo
 
     dataset_kwargs = {**env["dataset_kwargs"], "n": EVAL_START}  # never an evaluation pair
     config = WindowedGRPOConfig(

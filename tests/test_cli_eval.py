@@ -201,3 +201,25 @@ def test_eval_on_real_files_skips_missing_and_corrupt_videos(tmp_path: Path) -> 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n"] == 1 and metrics["skipped"] == 2 and metrics["per_dimension"]["TA"] is None
     assert results[0]["video_1"]["num_frames"] == 16  # read from the file when the row does not say
+
+
+def test_eval_shards_and_merge_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    argv = ["eval", "--agent", "random", "--dataset-arg", "n=6", "--env-arg", "frames_per_video=16", "--no-progress"]
+    argv += ["--no-plots", "--out", str(out)]
+    assert cli.main([*argv, "--shard", "0/2"]) == 0
+    assert "wrote shard 0-of-2" in capsys.readouterr().out
+    assert cli.main(["merge-shards", str(out)]) == 2
+    assert "shard folder(s) 1-of-2 missing" in capsys.readouterr().err
+    assert cli.main([*argv, "--shard", "1/2"]) == 0
+    assert f"vr-env merge-shards {out}" in capsys.readouterr().out
+    assert cli.main(["merge-shards", str(out), "--no-plots"]) == 0
+    assert "random on synthetic: n=6" in capsys.readouterr().out
+    single = tmp_path / "single"
+    assert cli.main([*argv[:-1], str(single)]) == 0
+    assert json.loads((out / "metrics.json").read_text()) == json.loads((single / "metrics.json").read_text())
+    config = json.loads((out / "shards" / "1-of-2" / "config.json").read_text())
+    assert config["shard"] == {"index": 1, "count": 2} and config["args"]["shard"] == "1/2"
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--shard", "2/2"])
+    assert "0 <= I < N" in capsys.readouterr().err

@@ -14,6 +14,20 @@ def test_letterbox_keeps_aspect_and_size() -> None:
     assert out[0, 32].sum() == 0 and out[32, 32].mean() > 150  # padded top, image in the middle
 
 
+def test_letterbox_is_pils_bilinear_within_one_grey_level(monkeypatch) -> None:
+    import vr_env.video.resize as resize
+
+    image = np.random.default_rng(0).integers(0, 256, (448, 840, 3), dtype=np.uint8)
+    pil = Image.fromarray(image).resize((112, 60), Image.Resampling.BILINEAR)
+    expected = np.zeros((112, 112, 3), np.uint8)
+    expected[26:86] = np.asarray(pil)
+    for method in ("torchvision", "pil"):
+        monkeypatch.setattr(resize, "RESIZE_METHOD", method)
+        out = letterbox(image, (112, 112)).astype(int)
+        assert np.abs(out - expected).max() <= (1 if method == "torchvision" else 0)
+        assert (out[:26] == 0).all() and (out[86:] == 0).all()
+
+
 def test_episode_sheet_shows_every_turn(pairs, tmp_path) -> None:
     env = VRJudgeEnv(dataset=pairs, render_mode="rgb_array")
     env.reset(seed=0)

@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "make-synthetic": "vr_env.commands.make_synthetic",
     "validate-data": "vr_env.commands.validate_data",
     "eval": "vr_env.commands.evaluate",
+    "merge-shards": "vr_env.commands.merge_shards",
     "play": "vr_env.commands.play",
     "make-tiny-model": "vr_env.commands.make_tiny_model",
     "pretrain-base": "vr_env.commands.pretrain_base",

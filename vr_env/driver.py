@@ -12,6 +12,11 @@ policy; they differ only in what they record. They all run :func:`drive` and add
   a turn. ``begin(slot, job)``, when present, is called as an episode starts in a slot
   (:mod:`vr_env.agent` adapts per-episode agents and plain callables).
 - Continuous batching: when an episode ends, its slot takes the next job at once.
+- Decode ahead (``prefetch``, on by default): while episodes run, a bounded pool of threads decodes
+  the initial frames (and, with the default strategy, every candidate frame) of the pairs the next
+  jobs will play into the environments' frame cache (:mod:`vr_env.video.prefetch`); the results and
+  their order do not change, only the wait. It looks ahead in ``jobs`` when that is a sequence, or
+  in ``upcoming`` (a lazy ``jobs`` is never consumed ahead of time).
 - Errors are told apart here and only here. A pair whose data cannot be read
   (:data:`DATA_ERRORS`: a missing, corrupt or unsupported video, a bad dataset row) is the data's
   fault: the job ends as an :class:`EpisodeResult` with ``status="skipped"`` and its reason, and
@@ -44,6 +49,7 @@ from vr_env.agent import as_policy
 from vr_env.data.base import DatasetError
 from vr_env.protocol.labels import all_labelled_correct
 from vr_env.video.errors import VideoError
+from vr_env.video.prefetch import Lookahead, PrefetchConfig
 
 #: Exceptions that mean the pair's data cannot be used (the episode is skipped, the run goes on).
 DATA_ERRORS: tuple[type[BaseException], ...] = (VideoError, DatasetError)
@@ -152,13 +158,16 @@ class EpisodeResult:
 
 @dataclass
 class DriveStats:
-    """What one :func:`drive` call did: episodes finished / skipped, turns, policy calls, seconds."""
+    """What one :func:`drive` call did: episodes finished / skipped, turns, policy calls, seconds, and
+    pairs decoded ahead (``prefetched``; ``prefetch_errors``: warms that failed, met again by the driver)."""
 
     episodes: int = 0
     skipped: int = 0
     turns: int = 0
     policy_calls: int = 0
     seconds: float = 0.0
+    prefetched: int = 0
+    prefetch_errors: int = 0
 
 
 @dataclass
@@ -215,13 +224,18 @@ def drive(
     on_turn: Callable[[TurnResult], None] | None = None,
     on_episode: Callable[[EpisodeResult], None] | None = None,
     keep_actions: bool = False,
+    prefetch: PrefetchConfig | int | bool | None = None,
+    upcoming: Sequence[Job] | None = None,
 ) -> DriveStats:
     """Play ``jobs`` on ``envs`` side by side with ``policy``; report turns and episodes as they end.
 
     ``policy``: anything :func:`vr_env.agent.as_policy` accepts (an object with ``act_batch``, a
     list of per-slot agents, one agent or callable for a single slot). ``jobs`` is consumed lazily,
     so a consumer may decide what to play next from the results it has seen. ``keep_actions``
-    stores every action on the episode result.
+    stores every action on the episode result. ``prefetch``: a :class:`PrefetchConfig`, a number of
+    decode workers (0 or ``False``: off) or ``None`` (the default config, on). ``upcoming``: the jobs
+    expected, in order, for a lazy ``jobs`` (only read to decode ahead; default: ``jobs`` itself
+    when it is a sequence, else no prefetch).
     """
     if not envs:
         raise ValueError("drive needs at least one environment")
@@ -233,27 +247,38 @@ def drive(
     stats = DriveStats()
     started = time.perf_counter()
     exhausted = False
-    while True:
-        for slot in slots:
-            while slot.job is None and not exhausted:
-                job = next(pending, None)
-                if job is None:
-                    exhausted = True
-                    break
-                _start(slot, job, begin, on_episode, stats)
-        active = [s for s in slots if s.job is not None]
-        if not active:
-            break
-        observations, infos = [s.obs for s in active], [s.info for s in active]
-        if act_slots is not None:
-            decisions = list(act_slots([s.index for s in active], observations, infos))
-        else:
-            decisions = list(batch_policy.act_batch(observations, infos))
-        stats.policy_calls += 1
-        if len(decisions) != len(active):
-            raise ValueError(f"the policy returned {len(decisions)} actions for {len(active)} episodes")
-        for slot, decision in zip(active, decisions, strict=True):
-            _advance(slot, decision, on_turn, on_episode, stats, keep_actions)
+    plan = upcoming if upcoming is not None else (jobs if isinstance(jobs, Sequence) else None)
+    ahead = Lookahead.start(envs, plan, PrefetchConfig.of(prefetch))
+    try:
+        while True:
+            for slot in slots:
+                while slot.job is None and not exhausted:
+                    job = next(pending, None)
+                    if job is None:
+                        exhausted = True
+                        break
+                    try:
+                        _start(slot, job, begin, on_episode, stats)
+                    finally:
+                        if ahead is not None:
+                            ahead.started(job)  # after reset: the env holds its own pins now
+            active = [s for s in slots if s.job is not None]
+            if not active:
+                break
+            observations, infos = [s.obs for s in active], [s.info for s in active]
+            if act_slots is not None:
+                decisions = list(act_slots([s.index for s in active], observations, infos))
+            else:
+                decisions = list(batch_policy.act_batch(observations, infos))
+            stats.policy_calls += 1
+            if len(decisions) != len(active):
+                raise ValueError(f"the policy returned {len(decisions)} actions for {len(active)} episodes")
+            for slot, decision in zip(active, decisions, strict=True):
+                _advance(slot, decision, on_turn, on_episode, stats, keep_actions)
+    finally:  # also on Ctrl-C and errors: queued decodes cancelled, running ones stopped, pins released
+        if ahead is not None:
+            ahead.close()
+            stats.prefetched, stats.prefetch_errors = ahead.prefetcher.warmed, len(ahead.prefetcher.errors)
     stats.seconds = time.perf_counter() - started
     return stats
 

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from vr_env.context import Context, FrameImage
+from vr_env.video.resize import resize_frame
 
 _BG = (24, 24, 24)
 _FG = (235, 235, 235)
@@ -17,14 +18,19 @@ _VIDEO_COLOURS = {1: (80, 160, 255), 2: (255, 150, 60)}
 
 
 def letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Fit ``image`` into ``(height, width)`` keeping its aspect ratio, padding with black."""
+    """Fit ``image`` into ``(height, width)`` keeping its aspect ratio, padding with black.
+
+    The resize is antialiased bilinear (:func:`vr_env.video.resize.resize_frame`: torchvision's
+    where it imports, else PIL's; they differ by at most 1 grey level).
+    """
     h, w = size
-    src = Image.fromarray(np.ascontiguousarray(image))
-    scale = min(w / src.width, h / src.height)
-    new_w, new_h = max(1, round(src.width * scale)), max(1, round(src.height * scale))
-    canvas = Image.new("RGB", (w, h))
-    canvas.paste(src.resize((new_w, new_h), Image.Resampling.BILINEAR), ((w - new_w) // 2, (h - new_h) // 2))
-    return np.asarray(canvas)
+    src_h, src_w = image.shape[:2]
+    scale = min(w / src_w, h / src_h)
+    new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    canvas = np.zeros((h, w, 3), dtype=np.uint8)
+    top, left = (h - new_h) // 2, (w - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = resize_frame(image, (new_h, new_w), bilinear=True)
+    return canvas
 
 
 def frame_grid(frames: Sequence[FrameImage], tile: tuple[int, int] = (112, 112), columns: int = 8) -> np.ndarray:

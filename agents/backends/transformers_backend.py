@@ -5,19 +5,16 @@ each row at its end-of-turn token. Log-probabilities of the sampled ids are take
 raw logits divided by the sampling temperature (captured with a forward hook on the output
 embedding, before any logits processor): the quantity a training forward pass recomputes.
 
-Shared prefix: rows of one call whose rendered prompt and images are identical (the first turn of
-the G episodes of a GRPO group) are prefilled once. The distinct prompts of the call are prefilled
-as one batch (all but their last token, images encoded once), the KV cache and the multimodal rope
-deltas are gathered to the call's rows, and ``model.generate`` continues from that cache on the
-full left-padded batch: same ids, padding, sampling order and logits processors as without sharing.
+Shared prefix (``shared_prefix``): rows of one call whose rendered prompt and images are identical
+(the first turn of the G episodes of a GRPO group) are prefilled once, and every row decodes from
+the gathered KV cache. The logits processors live in ``generation_hooks``, the conversation's
+payload helpers in ``conversation_media`` (re-exported here).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +22,15 @@ from typing import Any
 import numpy as np
 
 from agents.backends.base import Conversation, Generation, GenerationSettings
+from agents.backends.conversation_media import conversation_images, conversation_videos, no_videos
+from agents.backends.generation_hooks import (
+    ForcedTokensLogitsProcessor,
+    RowLengthCriteria,
+    SampledLogprobs,
+    seeded,
+)
+from agents.backends.lockstep import LockstepGate
+from agents.backends.shared_prefix import SharingUnsupportedError, prefill_shared, share_plan
 
 #: Tokens a judge must never emit: an image placeholder in its own text breaks re-rendering.
 VISION_TOKENS: tuple[str, ...] = (
@@ -40,202 +46,10 @@ STOP_TOKENS: tuple[str, ...] = ("<|im_end|>", "<|endoftext|>")
 logger = logging.getLogger(__name__)
 
 
-def conversation_images(conversation: Conversation) -> list[Any]:
-    """The image payloads of a conversation, in the order the chat template places them."""
-    images: list[Any] = []
-    for message in conversation:
-        content = message.get("content")
-        if isinstance(content, list):
-            images.extend(block["image"] for block in content if block.get("type") == "image")
-    return images
-
-
-def conversation_videos(conversation: Conversation) -> list[list[Any]]:
-    """The video payloads (each a list of frames) of a conversation, in order.
-
-    Video blocks appear when the env renders the initial frames as one video input
-    (``EnvConfig.initial_frames_input = "video"``); a video's frames must share one size.
-    """
-    videos: list[list[Any]] = []
-    for message in conversation:
-        content = message.get("content")
-        if isinstance(content, list):
-            videos.extend(list(block["video"]) for block in content if block.get("type") == "video")
-    for frames in videos:
-        sizes = {tuple(np.asarray(frame).shape[:2]) for frame in frames}
-        if len(sizes) > 1:
-            raise ValueError(
-                f"a video input's frames differ in size {sorted(sizes)}: the two videos of this pair have different "
-                "resolutions; use initial_frames_input='images' for this dataset"
-            )
-    return videos
-
-
-def no_videos(conversation: Conversation, backend: str) -> None:
-    """Raise a clear error for a video block a backend cannot send."""
-    if conversation_videos(conversation):
-        raise ValueError(f"the {backend} backend sends images only; set initial_frames_input='images'")
-
-
 def _token_ids(tokenizer: Any, tokens: Sequence[str]) -> list[int]:
     """Ids of those ``tokens`` the tokenizer knows as single tokens."""
     vocab = tokenizer.get_vocab()
     return [vocab[t] for t in tokens if t in vocab]
-
-
-def _feed_payload(digest: Any, payload: Any) -> bool:
-    """Add one image (or video frame) payload's content to ``digest``; ``False`` if its kind is unknown."""
-    from PIL import Image
-
-    if isinstance(payload, Image.Image):
-        digest.update(f"pil:{payload.mode}:{payload.size}".encode())
-        digest.update(payload.tobytes())
-    elif isinstance(payload, np.ndarray):
-        array = np.ascontiguousarray(payload)
-        digest.update(f"array:{array.dtype}:{array.shape}".encode())
-        digest.update(array.tobytes())
-    elif isinstance(payload, (str, Path)):
-        digest.update(f"ref:{payload}".encode())
-    elif hasattr(payload, "detach") and hasattr(payload, "numpy"):  # a torch tensor
-        return _feed_payload(digest, payload.detach().cpu().numpy())
-    else:
-        return False
-    return True
-
-
-def prompt_key(text: str, conversation: Conversation) -> bytes | None:
-    """Digest of a rendered prompt and its image / video payloads (``None``: a payload it cannot hash).
-
-    Two rows with the same key get the same model inputs from the processor: the shared-prefix path
-    prefills them once.
-    """
-    digest = hashlib.blake2b(text.encode(), digest_size=20)
-    for image in conversation_images(conversation):
-        if not _feed_payload(digest, image):
-            return None
-    for video in conversation_videos(conversation):
-        digest.update(f"video:{len(video)}".encode())
-        for frame in video:
-            if not _feed_payload(digest, frame):
-                return None
-    return digest.digest()
-
-
-def share_plan(texts: Sequence[str], conversations: Sequence[Conversation]) -> tuple[list[int], list[int]] | None:
-    """``(unique_rows, row_to_unique)`` when some rows of a call repeat another's prompt, else ``None``.
-
-    ``unique_rows[j]`` is the first row with the ``j``-th distinct prompt; ``row_to_unique[i]`` the
-    distinct prompt of row ``i``. Rows whose payloads cannot be hashed stay on their own.
-    """
-    seen: dict[bytes, int] = {}
-    unique_rows: list[int] = []
-    mapping: list[int] = []
-    for row, (text, conversation) in enumerate(zip(texts, conversations, strict=True)):
-        key = prompt_key(text, conversation)
-        if key is None or key not in seen:
-            if key is not None:
-                seen[key] = len(unique_rows)
-            mapping.append(len(unique_rows))
-            unique_rows.append(row)
-        else:
-            mapping.append(seen[key])
-    return None if len(unique_rows) == len(mapping) else (unique_rows, mapping)
-
-
-class SharingUnsupportedError(RuntimeError):
-    """The model cannot continue generation from a gathered KV cache (the plain path is used)."""
-
-
-class SampledLogprobs:
-    """Logits processor recording ``log_softmax(raw_logits / T)`` of each sampled token.
-
-    A forward hook on the model's output embedding keeps the raw last-position logits; at each
-    decoding step the processor gathers the previous step's distribution at the token just appended
-    to ``input_ids``; :meth:`finish` gathers the last step. It never changes the scores.
-    """
-
-    def __init__(self, model: Any, temperature: float) -> None:
-        self.temperature = temperature
-        self._raw: Any = None
-        self._pending: Any = None
-        self.steps: list[Any] = []
-        self._handle = model.get_output_embeddings().register_forward_hook(self._hook)
-
-    def _hook(self, module: Any, args: Any, output: Any) -> None:
-        self._raw = output[:, -1].float()
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        if self._pending is not None:
-            self.steps.append(self._pending.gather(1, input_ids[:, -1:]).squeeze(1))
-        self._pending = torch.log_softmax(self._raw / self.temperature, dim=-1)
-        return scores
-
-    def finish(self, sequences: Any) -> Any:
-        """``(batch, new_tokens)`` log-probs; detaches the hook."""
-        import torch
-
-        self._handle.remove()
-        if self._pending is not None:
-            self.steps.append(self._pending.gather(1, sequences[:, -1:]).squeeze(1))
-            self._pending = None
-        if not self.steps:
-            return torch.zeros((sequences.shape[0], 0))
-        return torch.stack(self.steps, dim=1)
-
-    def close(self) -> None:
-        self._handle.remove()
-
-
-class ForcedTokensLogitsProcessor:
-    """Forces row ``i`` to emit ``sequences[i]`` (``None`` = free). For scripted turns and tests.
-
-    Only the choice is forced: the model's forward pass (and so the recorded log-probs) stays real.
-    """
-
-    def __init__(self, sequences: Sequence[Sequence[int] | None], prompt_length: int) -> None:
-        self.sequences = [None if s is None else list(s) for s in sequences]
-        self.prompt_length = prompt_length
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        step = input_ids.shape[1] - self.prompt_length
-        forced = scores
-        for row, sequence in enumerate(self.sequences):
-            if sequence is not None and step < len(sequence):
-                if forced is scores:
-                    forced = scores.clone()
-                forced[row] = float("-inf")
-                forced[row, sequence[step]] = 0.0
-        return forced
-
-
-class RowLengthCriteria:
-    """Stops row ``i`` after ``limits[i]`` new tokens (per-row ``max_new_tokens``)."""
-
-    def __init__(self, limits: Sequence[int], prompt_length: int) -> None:
-        self.limits = list(limits)
-        self.prompt_length = prompt_length
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        limits = torch.tensor(self.limits, device=input_ids.device)
-        return (input_ids.shape[1] - self.prompt_length) >= limits
-
-
-@contextlib.contextmanager
-def _seeded(seed: int | None, device: Any) -> Iterator[None]:
-    """Seed torch's generators for the block only, restoring the caller's state afterwards."""
-    import torch
-
-    if seed is None:
-        yield
-        return
-    devices = [device] if getattr(device, "type", "cpu") == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 class TransformersBackend:
@@ -247,10 +61,24 @@ class TransformersBackend:
     that cannot continue from a gathered cache falls back to the plain path:
     ``share_prefix_disabled`` then holds the reason. ``prefill_stats`` counts rows generated, prompts
     prefilled and calls that shared a prefill, over the backend's life.
+
+    ``synced_gpus`` (for a model whose forward pass is a collective: ZeRO-3 without gathered
+    parameters, FSDP): ``model.generate`` keeps the ranks' decoding steps in step, and a
+    :class:`~agents.backends.lockstep.LockstepGate` their calls; every rank must call :meth:`drain`
+    at the same points (the end of each rollout round). The shared prefill is off then (it is an extra
+    forward pass other ranks would not make). Otherwise ``synced_gpus=False`` is passed explicitly, so
+    transformers never turns it on behind the caller's back (it does under ZeRO-3 with several ranks,
+    even when the parameters are gathered and the ranks' calls differ).
     """
 
     def __init__(
-        self, model: Any, processor: Any, *, max_batch_size: int | None = None, share_prefix: bool = True
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        max_batch_size: int | None = None,
+        share_prefix: bool = True,
+        synced_gpus: bool = False,
     ) -> None:
         self.model = model
         self.processor = processor
@@ -258,6 +86,12 @@ class TransformersBackend:
         self.max_batch_size = max_batch_size
         self.share_prefix = share_prefix
         self.share_prefix_disabled: str | None = None
+        self.synced_gpus = synced_gpus
+        self.gate: LockstepGate | None = None
+        if synced_gpus:
+            self.gate = LockstepGate(getattr(model, "device", None))
+            if share_prefix:
+                self.share_prefix_disabled = "synced generation: the shared prefill is a forward pass other ranks skip"
         self.prefill_stats: dict[str, int] = {"rows": 0, "prefilled": 0, "shared_calls": 0}
         configured = getattr(model.generation_config, "eos_token_id", None)
         configured = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
@@ -361,13 +195,33 @@ class TransformersBackend:
             results.extend(self._generate_chunk(chunk, settings, forced, seed))
         return results
 
+    def drain(self) -> int:
+        """Synced generation: dummy calls until no rank generates any more (every rank, same point).
+
+        Returns the dummy calls made (0 without ``synced_gpus`` or a process group).
+        """
+        if self.gate is None:
+            return 0
+        settings = GenerationSettings.greedy(max_new_tokens=1)
+        return self.gate.drain(lambda: self._generate_chunk([self._dummy_conversation()], settings, None, None, False))
+
+    def _dummy_conversation(self) -> Conversation:
+        """A one-image (when the processor takes images), one-word prompt: runs every tower of the model."""
+        content: list[dict[str, Any]] = [{"type": "text", "text": "."}]
+        if getattr(self.processor, "image_processor", None) is not None:
+            content.insert(0, {"type": "image", "image": np.zeros((28, 28, 3), dtype=np.uint8)})
+        return [{"role": "user", "content": content}]
+
     def _generate_chunk(
         self,
         conversations: list[Conversation],
         settings: GenerationSettings,
         forced: list[Sequence[int] | None] | None,
         seed: int | None,
+        announce: bool = True,
     ) -> list[Generation]:
+        if self.gate is not None and announce:
+            self.gate.announce()
         texts = self.render(conversations)
         plan = share_plan(texts, conversations) if self.share_prefix and self.share_prefix_disabled is None else None
         self.prefill_stats["rows"] += len(conversations)
@@ -389,54 +243,8 @@ class TransformersBackend:
         return self._decode(conversations, batch, settings, forced, seed, list(range(len(conversations))), None)
 
     def _prefill(self, batch: Any, mapping: Sequence[int]) -> Any:
-        """Prefill the distinct prompts of ``batch`` but their last token; the cache gathered to ``mapping``.
-
-        Positions are those ``model.generate`` computes for the full prompts (3D rope for Qwen-VL);
-        the model's stored rope deltas are gathered to the rows too, so the decoding steps continue
-        each row at its own positions. Raises :class:`SharingUnsupportedError` where the model's
-        cache or position handling is not the one this relies on.
-        """
-        import inspect
-
-        import torch
-        from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer
-
-        ids = batch["input_ids"]
-        rows, length = ids.shape
-        if length < 2:
-            raise SharingUnsupportedError("a one-token prompt has nothing to share")
-        parameters = inspect.signature(self.model.forward).parameters
-        if "cache" not in parameters:
-            raise SharingUnsupportedError("its forward takes no `cache` argument")
-        prepare = getattr(self.model, "_prepare_position_ids_for_generation", None)
-        if prepare is None:
-            raise SharingUnsupportedError("it has no _prepare_position_ids_for_generation")
-        per_token = {
-            key: value[:, : length - 1]
-            for key, value in batch.items()
-            if isinstance(value, torch.Tensor) and value.dim() == 2 and tuple(value.shape) == (rows, length)
-        }
-        inputs = {**{k: v for k, v in batch.items() if k not in per_token}, **per_token}
-        inner = getattr(self.model, "model", None)
-        if inner is not None and hasattr(inner, "rope_deltas"):
-            inner.rope_deltas = None  # computed afresh for these prompts, as generate does
-        with torch.inference_mode():
-            position_ids = prepare(per_token["input_ids"], dict(inputs))
-            output = self.model(**inputs, position_ids=position_ids, use_cache=True, logits_to_keep=1)
-        cache = getattr(output, "cache", None)
-        if not isinstance(cache, DynamicCache) or any(type(layer) is not DynamicLayer for layer in cache.layers):
-            raise SharingUnsupportedError(f"its prefill cache is a {type(cache).__name__}, not a plain DynamicCache")
-        if cache.get_seq_length() != length - 1:
-            raise SharingUnsupportedError("its prefill cache does not hold the prompt")
-        index = torch.tensor(list(mapping), device=ids.device)
-        cache.batch_select_indices(index)
-        if inner is not None and hasattr(inner, "rope_deltas"):
-            deltas = inner.rope_deltas
-            if not isinstance(deltas, torch.Tensor) or deltas.shape[0] != rows:
-                raise SharingUnsupportedError("its rope deltas are not one per prompt")
-            inner.rope_deltas = deltas[index.to(deltas.device)]
-        return cache
+        """:func:`~agents.backends.shared_prefix.prefill_shared` on this backend's model."""
+        return prefill_shared(self.model, batch, mapping)
 
     def _decode(
         self,
@@ -480,12 +288,13 @@ class TransformersBackend:
             criteria.append(RowLengthCriteria(limits, prompt_length))
         config = self._generation_config(replace(settings, max_new_tokens=max(limits)))
         try:
-            with torch.inference_mode(), _seeded(seed, self.device):
+            with torch.inference_mode(), seeded(seed, self.device):
                 output = self.model.generate(
                     **inputs,
                     generation_config=config,
                     logits_processor=LogitsProcessorList(processors),
                     stopping_criteria=StoppingCriteriaList(criteria),
+                    synced_gpus=self.synced_gpus and LockstepGate.active(),  # one process: nothing to sync
                 )
             logprobs = recorder.finish(output.sequences).cpu()
         finally:
@@ -547,3 +356,19 @@ def forward_logprobs(
     logps = torch.log_softmax(logits[:, :-1] / temperature, dim=-1).gather(2, ids[:, 1:, None]).squeeze(2)
     width = ids.shape[1] - 1
     return [logps[row, width - n :].cpu().tolist() for row, n in enumerate(completion_lengths)]
+
+
+__all__ = [
+    "STOP_TOKENS",
+    "VISION_TOKENS",
+    "ForcedTokensLogitsProcessor",
+    "RowLengthCriteria",
+    "SampledLogprobs",
+    "SharingUnsupportedError",
+    "TransformersBackend",
+    "conversation_images",
+    "conversation_videos",
+    "forward_logprobs",
+    "no_videos",
+    "share_plan",
+]

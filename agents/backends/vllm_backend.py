@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents.backends.base import BackendUnavailableError, Conversation, Generation, GenerationSettings
-from agents.backends.transformers_backend import VISION_TOKENS, conversation_images, no_videos
+from agents.backends.conversation_media import conversation_images, no_videos
+from agents.backends.transformers_backend import VISION_TOKENS
 
 
 def _import_vllm() -> Any:

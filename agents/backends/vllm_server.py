@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from agents.backends.base import Conversation, Generation, GenerationSettings
-from agents.backends.transformers_backend import STOP_TOKENS, VISION_TOKENS, conversation_images, no_videos
+from agents.backends.conversation_media import conversation_images, no_videos
+from agents.backends.transformers_backend import STOP_TOKENS, VISION_TOKENS
 
 
 class VLLMPromptMismatchError(ValueError):

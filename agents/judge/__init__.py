@@ -1,8 +1,8 @@
 """A trained judge as a reward for video-generator training (docs/judge-service.md).
 
 ``Judge`` (Python API, batched comparisons), ``Verdict`` (typed answer or "unscorable"),
-``score_group`` / ``score_groups`` (one scalar per video of a GRPO group), adapters for TRL and
-Flow-GRPO (``agents.judge.adapters``), and the HTTP service (``agents.judge.server``, FastAPI) with
+``score_group`` / ``score_groups`` (position-balanced scores per video and dimension of a GRPO group;
+schedules in ``agents.judge.schemes``), adapters for TRL and Flow-GRPO (``agents.judge.adapters``), and the HTTP service (``agents.judge.server``, FastAPI) with
 its client (``agents.judge.client``). Names are imported on first use, so the settings in
 ``agents.judge.config`` load without the rest.
 """
@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "GroupScores": "agents.judge.groups",
     "score_group": "agents.judge.groups",
     "score_groups": "agents.judge.groups",
+    "schedule": "agents.judge.schemes",
     "TraceTurn": "agents.judge.verdict",
     "Verdict": "agents.judge.verdict",
     "combine_orders": "agents.judge.verdict",

@@ -1,11 +1,14 @@
 """Dynamic batching for the judge server: concurrent requests' comparisons become one judge run.
 
 Every comparison is one single-order job with a cache key. :meth:`Batcher.submit` answers from the
-cache, joins an identical job already waiting or running, or queues a new one; the queue is bounded
-(:class:`QueueFull` is the caller's back-pressure signal). One worker thread takes the first waiting
-job, collects more for up to ``wait_s`` or until ``max_batch`` jobs, and runs them through
-:meth:`agents.judge.judge.Judge.run` as one batch. Jobs whose every waiter gave up before the batch
-started are dropped.
+cache, joins an identical job already waiting or running, or queues a new one in its request's own
+queue. Admission is bounded by the backlog: a request is taken while fewer than ``max_queue`` jobs
+wait, however many it brings (so any request the schema allows is admitted once the queue drains);
+otherwise :class:`QueueFull` is the caller's back-pressure signal. One worker thread waits for up
+to ``wait_s`` or until ``max_batch`` jobs wait, then fills the batch by taking one job from each
+request's queue in turn (round robin over requests, starting after the request served first last
+time), so a 1-pair request waits for at most one batch behind a large one. Jobs whose every waiter
+gave up (timeout, client gone) before their batch started are dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Job:
     comparison: Comparison
     future: Future[Verdict] = field(default_factory=Future)
     waiters: int = 1
+    owner: str = ""
 
 
 class LRUCache:
@@ -84,7 +88,8 @@ class Batcher:
         self.max_batch = max_batch
         self.wait_s = wait_s
         self.cache = LRUCache(cache_entries)
-        self._queue: collections.deque[Job] = collections.deque()
+        self._queues: collections.OrderedDict[str, collections.deque[Job]] = collections.OrderedDict()
+        self._waiting = 0  # live jobs in the queues
         self._pending: dict[str, Job] = {}  # queued or running, by key
         self._cond = threading.Condition()
         self._stop = False
@@ -100,9 +105,17 @@ class Batcher:
             self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Fail every waiting job at once, then wait (up to ``timeout``) for the running batch."""
         with self._cond:
             self._stop = True
+            waiting = [job for queue in self._queues.values() for job in queue]
+            self._queues.clear()
+            self._waiting = 0
             self._cond.notify_all()
+        for job in waiting:
+            self._pending.pop(job.key, None)
+            if not job.future.done():
+                job.future.set_exception(ServiceStopped("the judge service stopped before this comparison ran"))
         if self._thread is not None:
             self._thread.join(timeout)
         for job in list(self._pending.values()):
@@ -115,20 +128,23 @@ class Batcher:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return self._waiting
 
     # ------------------------------------------------------------------ submitting
-    def submit(self, jobs: list[tuple[str, Comparison]]) -> list[tuple[Job | None, Future[Verdict]]]:
-        """One future per ``(key, comparison)``; ``Job`` is ``None`` for a cache hit. Raises QueueFull."""
+    def submit(self, jobs: list[tuple[str, Comparison]], owner: str = "") -> list[tuple[Job | None, Future[Verdict]]]:
+        """One future per ``(key, comparison)``; ``Job`` is ``None`` for a cache hit. Raises QueueFull.
+
+        ``owner`` names the request: its new jobs go to its own queue (fair interleaving).
+        """
         if not self.alive:
             raise ServiceStopped("the judge worker is not running")
         out: list[tuple[Job | None, Future[Verdict]]] = []
         with self._cond:
             fresh = [key for key, _ in jobs if key not in self._pending and self.cache.get(key) is None]
-            if len(self._queue) + len(set(fresh)) > self.max_queue:
+            if fresh and self._waiting >= self.max_queue:
                 self.counters["rejected"] += 1
                 raise QueueFull(
-                    f"the queue is full ({len(self._queue)} comparisons waiting, limit {self.max_queue}); retry later"
+                    f"the queue is full ({self._waiting} comparisons waiting, limit {self.max_queue}); retry later"
                 )
             for key, comparison in jobs:
                 hit = self.cache.get(key)
@@ -144,9 +160,10 @@ class Batcher:
                     job.waiters += 1
                     self.counters["joined"] += 1
                 else:
-                    job = Job(key, comparison)
+                    job = Job(key, comparison, owner=owner)
                     self._pending[key] = job
-                    self._queue.append(job)
+                    self._queues.setdefault(owner, collections.deque()).append(job)
+                    self._waiting += 1
                 out.append((job, job.future))
             self._cond.notify_all()
         return out
@@ -159,27 +176,34 @@ class Batcher:
             job.waiters -= 1
             if job.waiters <= 0 and job.future.cancel():
                 self._pending.pop(job.key, None)
+                self._waiting -= 1
                 self.counters["dropped"] += 1
 
     # ------------------------------------------------------------------ worker
     def _take(self) -> list[Job]:
         with self._cond:
-            while not self._queue and not self._stop:
+            while not self._waiting and not self._stop:
                 self._cond.wait(0.5)
             if self._stop:
                 return []
             deadline = time.monotonic() + self.wait_s
-            while len(self._queue) < self.max_batch and not self._stop:
+            while self._waiting < self.max_batch and not self._stop:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
             batch: list[Job] = []
-            while self._queue and len(batch) < self.max_batch:
-                job = self._queue.popleft()
-                if job.future.set_running_or_notify_cancel():
-                    batch.append(job)
+            while self._queues and len(batch) < self.max_batch:
+                owner, queue = next(iter(self._queues.items()))
+                job = queue.popleft()
+                if queue:
+                    self._queues.move_to_end(owner)  # the next job comes from the next request
                 else:
+                    del self._queues[owner]
+                if job.future.set_running_or_notify_cancel():
+                    self._waiting -= 1
+                    batch.append(job)
+                elif self._pending.get(job.key) is job:
                     self._pending.pop(job.key, None)
             return batch
 
@@ -218,7 +242,7 @@ class Batcher:
         batches = self.counters["batches"]
         return {
             **self.counters,
-            "queue_depth": len(self._queue),
+            "queue_depth": self._waiting,
             "pending": len(self._pending),
             "cache_entries": len(self.cache),
             "batch_size_max": self.batch_size_max,

@@ -117,16 +117,25 @@ class JudgeClient:
         anchors: Sequence[Any] | None = None,
         soft: bool = False,
         both_orders: bool | None = None,
+        orders: str = "balanced",
+        k: int = 4,
     ) -> list[dict[str, Any]]:
-        """Each group's ``{"scores", "pairs", "verdicts", "judge_calls", "unscorable", ...}``."""
+        """Each group's ``{"scores", "dimensions", "pairs", "verdicts", "judge_calls", "unscorable", ...}``.
+
+        ``anchors[g]`` (anchor mode): an index into group ``g``, a reference video, or a list of them.
+        """
         payload = []
         for g, (prompt, videos) in enumerate(groups):
             entry: dict[str, Any] = {"prompt": prompt, "videos": [video_payload(v) for v in videos]}
             anchor = None if anchors is None else anchors[g]
-            if anchor is not None:
-                entry["anchor"] = anchor if isinstance(anchor, int) else video_payload(anchor)
+            if isinstance(anchor, int):
+                entry["anchor"] = anchor
+            elif isinstance(anchor, (list, tuple)):
+                entry["anchor"] = [video_payload(v) for v in anchor]
+            elif anchor is not None:
+                entry["anchor"] = video_payload(anchor)
             payload.append(entry)
-        body = {"groups": payload, "mode": mode, "soft": soft, "both_orders": both_orders}
+        body = {"groups": payload, "mode": mode, "soft": soft, "both_orders": both_orders, "orders": orders, "k": k}
         return list(self.request("POST", "/v1/score_group", body)["groups"])
 
     def score_group(self, prompt: str, videos: Sequence[Any], **kwargs: Any) -> dict[str, Any]:

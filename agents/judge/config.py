@@ -48,8 +48,15 @@ class ServeConfig:
     )
     max_inline_bytes: int = field(default=64 << 20, metadata={"help": "largest inline (base64) video, in bytes"})
     max_request_bytes: int = field(default=256 << 20, metadata={"help": "largest request body, in bytes"})
-    max_queue: int = field(default=512, metadata={"help": "comparisons waiting at most; more get 429"})
+    max_queue: int = field(
+        default=512,
+        metadata={"help": "backlog bound: a request is admitted while fewer comparisons wait (else 429)"},
+    )
     max_batch: int = field(default=32, metadata={"help": "comparisons in one judge batch at most"})
     batch_wait_ms: float = field(default=20.0, metadata={"help": "how long a batch waits for more requests"})
     request_timeout_s: float = field(default=600.0, metadata={"help": "per-request time limit (504 after)"})
     cache_entries: int = field(default=65536, metadata={"help": "verdicts kept in the cache (0: no cache)"})
+    threads: int | None = field(
+        default=None,
+        metadata={"help": "torch CPU threads of the judge (none: torch's default; 1 is fastest on a busy CPU)"},
+    )

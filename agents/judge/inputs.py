@@ -1,10 +1,18 @@
 """Videos arriving over HTTP: a path under the configured root, or inline base64 bytes with a size limit.
 
-Each is checked before it reaches the queue (so a bad input is a 4xx, never a failed batch):
-a path must resolve (symlinks followed) inside ``video_root`` and exist; inline bytes must decode
-and stay under ``max_inline_bytes``; a container must open and report at least one frame
-(``FrameSource.num_frames``); an ``npy`` array must be a valid frame array. Every video gets a
-content hash (SHA-256 of its bytes; files hashed once per size and mtime), the cache's identity.
+Each is checked before it reaches the queue, so a bad input never fails a batch. Two kinds of
+problem (:class:`VideoInputError`):
+
+- the request's fault (a 4xx for the whole request): no video root, a path outside it, a malformed
+  path (NUL, a leading ``~``, a name too long, a symlink loop), inline bytes that are not base64, an
+  unknown format, inline bytes over ``max_inline_bytes``;
+- the data's fault (``unreadable=True``: the server makes only that video's pairs unscorable): a
+  missing file, a container that does not open or has no frames (``FrameSource.num_frames``), an
+  ``npy`` that is not a frame array.
+
+Every video gets a content hash (SHA-256 of its bytes; files hashed once per size and mtime), the
+cache's identity. Inline container bytes go to the spool folder under their hash, reference-counted
+by the requests using them: :meth:`VideoResolver.release` deletes a file when its last request ends.
 """
 
 from __future__ import annotations
@@ -33,15 +41,19 @@ INLINE_FORMATS: tuple[str, ...] = ("mp4", "webm", "mkv", "mov", "avi", "gif", "n
 class VideoInputError(ValueError):
     """A video input the server refuses; ``status`` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, unreadable: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.unreadable = unreadable
 
 
 @dataclass(frozen=True)
 class ResolvedVideo:
+    """A checked video: its reference, content hash and (inline container) spool file, if any."""
+
     ref: VideoRef
     digest: str
+    spooled: str | None = None
 
 
 class VideoResolver:
@@ -61,6 +73,7 @@ class VideoResolver:
         self.frame_source = frame_source
         self._hashes: OrderedDict[tuple[str, int, int], str] = OrderedDict()
         self._lock = threading.Lock()
+        self._spooled: dict[str, int] = {}  # spool file name -> requests holding it
 
     def resolve(self, path: str | None = None, data: str | None = None, fmt: str = "mp4") -> ResolvedVideo:
         if (path is None) == (data is None):
@@ -76,14 +89,33 @@ class VideoResolver:
             raise VideoInputError(403, "this server takes no video paths (started without --video-root); send 'data'")
         if "\x00" in raw:
             raise VideoInputError(422, "a video path must not contain NUL characters")
-        candidate = Path(raw).expanduser()
-        full = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
+        if raw.startswith("~"):
+            raise VideoInputError(
+                422,
+                f"video path {raw!r} starts with '~': home folders are not expanded; give a path under the video root",
+            )
+        candidate = Path(raw)
+        try:
+            full = (candidate if candidate.is_absolute() else self.root / candidate).resolve()
+        except RuntimeError as error:  # Python 3.11: a symlink loop
+            raise VideoInputError(422, f"video path {raw!r} cannot be resolved: {error}") from None
+        except OSError as error:
+            raise VideoInputError(422, f"video path {raw!r} cannot be resolved: {error.strerror or error}") from None
         if full != self.root and self.root not in full.parents:
             raise VideoInputError(403, f"video path {raw!r} is outside the video root {str(self.root)!r}")
-        if not full.is_file():
-            raise VideoInputError(404, f"video not found: {raw!r} (looked for {str(full)!r})")
-        stat = full.stat()
-        digest = self._file_hash(full, stat.st_size, stat.st_mtime_ns)
+        try:
+            found = full.is_file()
+            stat = full.stat() if found else None
+        except OSError as error:
+            raise VideoInputError(422, f"video path {raw!r} is not usable: {error.strerror or error}") from None
+        if stat is None:
+            raise VideoInputError(404, f"video not found: {raw!r} (looked for {str(full)!r})", unreadable=True)
+        try:
+            digest = self._file_hash(full, stat.st_size, stat.st_mtime_ns)
+        except OSError as error:
+            raise VideoInputError(
+                403, f"video {raw!r} cannot be read: {error.strerror or error}", unreadable=True
+            ) from None
         ref = VideoRef(str(full))
         self._probe(ref, raw)
         return ResolvedVideo(ref, digest)
@@ -108,10 +140,10 @@ class VideoResolver:
     def _probe(self, ref: VideoRef, name: str) -> None:
         try:
             frames = int(self.frame_source.num_frames(ref))
-        except VideoError as error:
-            raise VideoInputError(422, f"not a readable video: {name!r} ({error})") from None
+        except (VideoError, OSError) as error:
+            raise VideoInputError(422, f"not a readable video: {name!r} ({error})", unreadable=True) from None
         if frames < 1:
-            raise VideoInputError(422, f"not a readable video: {name!r} has no frames")
+            raise VideoInputError(422, f"not a readable video: {name!r} has no frames", unreadable=True)
 
     # ------------------------------------------------------------------ inline
     def _inline(self, data: str, fmt: str) -> ResolvedVideo:
@@ -132,14 +164,36 @@ class VideoResolver:
                 array = np.load(io.BytesIO(raw), allow_pickle=False)
                 clip = ArrayClip.from_frames(array)
             except (ValueError, OSError, EOFError) as error:
-                raise VideoInputError(422, f"inline npy is not a frame array: {error}") from None
+                raise VideoInputError(422, f"inline npy is not a frame array: {error}", unreadable=True) from None
             ref = VideoRef(f"array:{clip.digest}", fps=clip.fps, num_frames=clip.num_frames, clip=clip)
             return ResolvedVideo(ref, digest)
         path = self.spool / f"{digest}.{fmt}"
-        if not path.exists():
-            tmp = path.with_suffix(f".{fmt}.{os.getpid()}.{threading.get_ident()}.part")
-            tmp.write_bytes(raw)
-            os.replace(tmp, path)
-        ref = VideoRef(str(path))
-        self._probe(ref, f"inline {fmt} ({len(raw)} bytes)")
-        return ResolvedVideo(ref, digest)
+        with self._lock:
+            self._spooled[path.name] = self._spooled.get(path.name, 0) + 1
+            if not path.exists():
+                tmp = path.with_suffix(f".{fmt}.{os.getpid()}.{threading.get_ident()}.part")
+                tmp.write_bytes(raw)
+                os.replace(tmp, path)
+        resolved = ResolvedVideo(VideoRef(str(path)), digest, path.name)
+        try:
+            self._probe(resolved.ref, f"inline {fmt} ({len(raw)} bytes)")
+        except VideoInputError:
+            self.release([resolved])
+            raise
+        return resolved
+
+    def release(self, videos: list[ResolvedVideo]) -> None:
+        """A request is done with ``videos``: delete spool files no other request holds."""
+        with self._lock:
+            for video in videos:
+                name = video.spooled
+                if name is None or name not in self._spooled:
+                    continue
+                self._spooled[name] -= 1
+                if self._spooled[name] <= 0:
+                    del self._spooled[name]
+                    (self.spool / name).unlink(missing_ok=True)
+
+    def spool_files(self) -> int:
+        """Inline videos currently in the spool folder."""
+        return sum(1 for _ in self.spool.iterdir())

@@ -37,10 +37,15 @@ def replacement_pairs(
 
 
 def swap_flags(pair_indices: Sequence[int], seed: int, step: int) -> dict[int, bool]:
-    """A seeded coin per pair: whether its two videos are shown swapped this generation."""
-    rng = np.random.default_rng([seed, step, 0x5A])
-    unique = sorted(set(int(i) for i in pair_indices))
-    return dict(zip(unique, (bool(b) for b in rng.integers(0, 2, size=len(unique))), strict=True))
+    """A seeded coin per pair: whether its two videos are shown swapped this generation.
+
+    Each pair's coin depends on (``seed``, ``step``, pair) only, never on the other pairs passed: ranks
+    that pass disjoint subsets of one batch (a group spanning two ranks) agree on every shared pair.
+    """
+    return {
+        pair: bool(np.random.default_rng([seed, step, pair, 0x5A]).integers(0, 2))
+        for pair in sorted({int(i) for i in pair_indices})
+    }
 
 
 @dataclass

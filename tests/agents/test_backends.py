@@ -77,6 +77,32 @@ def test_greedy_deterministic_and_seeded_sampling_reproducible(tiny_backend: Tra
     assert first[0].token_ids != first[1].token_ids, "two rows of one batch sample independently"
 
 
+def test_synced_generation_is_explicit_and_one_process_is_plain(
+    tiny_backend: TransformersBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``synced_gpus`` always reaches ``generate`` explicitly (never transformers' ZeRO-3 guess); alone, synced
+    generation samples as the plain path and draining makes no call."""
+    import transformers.generation.utils as generation_utils
+
+    passed: list[Any] = []
+    generate = generation_utils.GenerationMixin.generate
+
+    def recording(self: Any, *args: Any, **kwargs: Any) -> Any:
+        passed.append(kwargs.get("synced_gpus", "unset"))
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(generation_utils.GenerationMixin, "generate", recording)
+    synced = TransformersBackend(tiny_backend.model, tiny_backend.processor, synced_gpus=True)
+    plain = TransformersBackend(tiny_backend.model, tiny_backend.processor, share_prefix=False)
+    convs, settings = [conversation(1)] * 3, GenerationSettings(max_new_tokens=6, seed=4)
+    assert [g.token_ids for g in synced.generate(convs, settings)] == [
+        g.token_ids for g in plain.generate(convs, settings)
+    ]
+    assert passed == [False, False]  # no process group: nothing to synchronize
+    assert synced.drain() == 0 and synced.gate is not None and synced.gate.calls == 1
+    assert synced.share_prefix_disabled is not None and "synced" in synced.share_prefix_disabled
+
+
 def test_vision_tokens_never_sampled(tiny_backend: TransformersBackend) -> None:
     vocab = tiny_backend.tokenizer.get_vocab()
     banned = {vocab[t] for t in VISION_TOKENS if t in vocab}

@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 
 from agents.backends import GenerationSettings
-from agents.backends.transformers_backend import (
-    SharingUnsupportedError,
-    TransformersBackend,
-    share_plan,
-)
+from agents.backends.shared_prefix import SharingUnsupportedError, share_plan
+from agents.backends.transformers_backend import TransformersBackend
 from tests.agents.conversations import conversation, replay_logprobs
 
 

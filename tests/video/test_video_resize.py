@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -6,6 +7,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from vr_env.video import resize_frame, smart_resize
+from vr_env.video.resize import resize_method
 
 PATCH = 28 * 28
 
@@ -92,3 +94,49 @@ def test_resize_frame():
     assert out.shape == (56, 84, 3) and out.dtype == np.uint8
     assert out[:, :30].max() < 10 and out[:, -30:].min() > 190
     assert resize_frame(img, (48, 64)) is img
+
+
+def processor_output(rgb: np.ndarray, max_pixels: int) -> np.ndarray:
+    """The uint8 image transformers' default Qwen2.5-VL image processor resizes ``rgb`` to (captured
+    just before it rescales and normalizes)."""
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+
+    processor = Qwen2VLImageProcessor(size={"shortest_edge": 4 * PATCH, "longest_edge": max_pixels})
+    captured = []
+    normalize = processor.rescale_and_normalize
+
+    def capture(images, *args, **kwargs):
+        captured.append(images.clone())
+        return normalize(images, *args, **kwargs)
+
+    processor.rescale_and_normalize = capture
+    processor(images=[rgb], return_tensors="pt")
+    return captured[0][0].permute(1, 2, 0).numpy()
+
+
+def test_shown_frames_are_the_pixels_of_qwen25_vls_own_processor(videogen_example: Path) -> None:
+    """The default resize gives what transformers' default Qwen2.5-VL image processor gives from the
+    full frame, exactly (PIL bicubic, the earlier default, is up to 2 grey levels off)."""
+    import av
+
+    from vr_env.video.planar import planes_to_rgb
+
+    with av.open(str(videogen_example / "videos" / "example_1_A.mp4")) as container:
+        frame = next(container.decode(video=0))
+    rgb, planes = frame.to_ndarray(format="rgb24"), frame.to_ndarray(format="yuv420p")
+    for max_pixels in (512 * PATCH, 400 * PATCH):
+        expected = processor_output(rgb, max_pixels)
+        size = smart_resize(*rgb.shape[:2], max_pixels=max_pixels)
+        assert expected.shape[:2] == size
+        np.testing.assert_array_equal(resize_frame(rgb, size), expected)
+        np.testing.assert_array_equal(planes_to_rgb(planes, size), expected)  # the cached-planes path
+        pil = resize_frame(rgb, size, method="pil")
+        assert np.abs(pil.astype(int) - expected).max() <= 2
+
+
+def test_resize_methods_are_named() -> None:
+    img = np.zeros((48, 64, 3), np.uint8)
+    assert resize_method("pil") == "pil" and resize_method() in ("torchvision", "pil")
+    assert resize_frame(img, (56, 84), method="pil").shape == resize_frame(img, (56, 84)).shape
+    with pytest.raises(ValueError, match="unknown resize method"):
+        resize_frame(img, (56, 84), method="lanczos")

@@ -3,6 +3,11 @@
 Outputs in ``--out``: ``results.jsonl`` (one row per episode, appended as it goes; a rerun resumes),
 ``metrics.json``, ``report.md``, ``per_dimension.png``, ``accuracy_vs_tool_calls.png``,
 ``accuracy_by_length.png`` and ``config.json``. See docs/evaluation.md.
+
+Under ``torchrun`` / ``accelerate launch`` (world size > 1) each process evaluates one shard of the
+pairs (``--out/shards/RANK-of-WORLD``, resumable) with its own copy of the model (``--agent hf``:
+on ``cuda:LOCAL_RANK``) and rank 0 writes the merged folder. ``--shard I/N`` plays one shard in an
+independent process (job arrays); ``vr-env merge-shards`` merges the shard folders.
 """
 
 from __future__ import annotations
@@ -109,10 +114,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--prefetch-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads decoding upcoming pairs while episodes run (0: off; default: the cores, at most 4; docs/video.md)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=shard_arg,
+        default=None,
+        metavar="I/N",
+        help="play only shard I (0-based) of N into --out/shards/I-of-N (job arrays; vr-env merge-shards merges them)",
+    )
+
+
+def shard_arg(text: str) -> Any:
+    from vr_env.eval.shards import Shard
+
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _args_dict(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if not k.startswith("_")}
+    from vr_env.eval.shards import Shard
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Shard):
+            return f"{value.index}/{value.count}"
+        return str(value) if isinstance(value, Path) else value
+
+    return {k: plain(v) for k, v in vars(args).items() if not k.startswith("_")}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,8 +159,10 @@ def run(args: argparse.Namespace) -> int:
         overwrite_hint,
     )
     from vr_env.data.base import DatasetError
+    from vr_env.eval.parallel import detect_launch
     from vr_env.eval.report import pct
     from vr_env.eval.runner import EvalConfigError, evaluate
+    from vr_env.eval.shards import Shard
 
     agent_kwargs: dict[str, Any] = dict(args.agent_arg)
     problem = limit_problem(args.limit) or model_problem(args.model, agent_kwargs.get("backend"))
@@ -136,6 +173,21 @@ def run(args: argparse.Namespace) -> int:
         agent_kwargs["model_path"] = args.model
     if args.num_envs is None:
         args.num_envs = HF_NUM_ENVS if args.agent == "hf" else 1
+    try:
+        launch = detect_launch()
+    except ValueError as exc:
+        print(f"eval: error: {exc}", file=sys.stderr)
+        return 2
+    if launch is not None and args.shard is not None:
+        print("eval: error: a multi-process launch shards the pairs by rank already: drop --shard", file=sys.stderr)
+        return 2
+    if launch is not None and args.agent == "human":
+        print("eval: error: --agent human cannot run in a multi-process launch", file=sys.stderr)
+        return 2
+    if launch is not None and args.agent == "hf":
+        local_device(agent_kwargs, launch.local_rank)
+    shard = args.shard if launch is None else Shard(launch.rank, launch.world_size)
+    folder = Path(args.out) if shard is None else shard.folder(args.out)
     note = cpu_generation_note(args.agent, agent_kwargs)
     if note is not None:
         print(note, file=sys.stderr)
@@ -143,14 +195,15 @@ def run(args: argparse.Namespace) -> int:
         print("eval: error: --agent human plays one episode at a time (--num-envs 1)", file=sys.stderr)
         return 2
     if args.agent == "human":
-        agent_kwargs.setdefault("out_dir", str(Path(args.out) / "sheets"))
+        agent_kwargs.setdefault("out_dir", str(folder / "sheets"))
     recorder = None
-    if args.save_records:
+    if args.save_records:  # per shard folder when sharded: processes never share a file
         from agents.recorder import EpisodeRecorder
 
         if args.overwrite:
-            (Path(args.out) / RECORDS_FILE).unlink(missing_ok=True)
-        recorder = EpisodeRecorder(Path(args.out) / RECORDS_FILE)
+            (folder / RECORDS_FILE).unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        recorder = EpisodeRecorder(folder / RECORDS_FILE)
     on_turn = recorder.on_turn if recorder is not None else None
     if args.agent == "hf" and not args.no_progress:  # long turns: show progress per turn, not only per episode
         on_turn = TurnProgress(then=on_turn)
@@ -173,6 +226,9 @@ def run(args: argparse.Namespace) -> int:
             command_args=_args_dict(args),
             on_turn=on_turn,
             on_episode=recorder.on_episode if recorder is not None else None,
+            shard=args.shard,
+            data_parallel=launch is not None,
+            prefetch=args.prefetch_workers,
         )
     except EvalConfigError as exc:
         print(f"eval: error: {overwrite_hint(str(exc))}", file=sys.stderr)
@@ -180,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, ValueError, TypeError) as exc:
         print(f"eval: error: {exc}", file=sys.stderr)
         return 2
+    if launch is not None and launch.rank != 0:
+        return 0  # rank 0 prints the summary of the whole run
     dims = ", ".join(f"{d} {pct(v)}" for d, v in metrics["per_dimension"].items())
     swap = "" if metrics["swap_consistency"] is None else f", swap consistency {pct(metrics['swap_consistency'])}"
     print(
@@ -187,5 +245,21 @@ def run(args: argparse.Namespace) -> int:
         f"diff {pct(metrics['diff'])} ({dims}){swap}; {metrics['skipped']} skipped"
     )
     records = f", {RECORDS_FILE}" if recorder is not None else ""
-    print(f"wrote {args.out}/results.jsonl, metrics.json, report.md{records}")
+    if args.shard is not None:
+        print(f"wrote shard {args.shard.name}: {folder}/results.jsonl, metrics.json, report.md{records}")
+        print(f"when every shard is done: vr-env merge-shards {args.out}")
+        return 0
+    shards = f" (merged from {launch.world_size} shards under {args.out}/shards)" if launch is not None else ""
+    records = f"; {RECORDS_FILE} in each shard folder" if launch is not None and recorder is not None else records
+    print(f"wrote {args.out}/results.jsonl, metrics.json, report.md{records}{shards}")
     return 0
+
+
+def local_device(agent_kwargs: dict[str, Any], local_rank: int) -> None:
+    """In a multi-process launch each process loads its model on its own GPU (``cuda:LOCAL_RANK``)."""
+    if "device" in agent_kwargs:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        agent_kwargs["device"] = f"cuda:{local_rank % torch.cuda.device_count()}"

@@ -2,7 +2,8 @@
 
 Input: JSON lines ``{"prompt": str, "videos": [path, ...], "ids": [name, ...] (optional)}``; relative
 paths are taken under ``--video-root`` (default: the input file's folder). Each group is judged
-round-robin (all pairs); every decisive pair becomes one output line ``{"prompt", "chosen",
+round-robin (all pairs, position-balanced; with ``--both-orders`` each pair in both orders, so a
+preference for a position alone is a tie and gives no row); every decisive pair becomes one output line ``{"prompt", "chosen",
 "rejected", "chosen_index", "rejected_index", "winners", "probability", "agreement"}``. Ties and
 unscorable pairs give no line and are counted; a bad input row is reported and skipped.
 """
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     totals = {"groups": 0, "pairs": 0, "ties": 0, "unscorable": 0, "judge_calls": 0, "seconds": 0.0}
+    shares: list[float] = []
     scores_file = open(args.scores_out, "w", encoding="utf-8") if args.scores_out else None  # noqa: SIM115
     try:
         with out.open("w", encoding="utf-8") as handle:
@@ -83,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
                     totals["ties"] += sum(v.ok and v.overall == 0 for v in result.verdicts)
                     totals["judge_calls"] += result.judge_calls
                     totals["seconds"] += result.seconds
+                    if result.first_position_share is not None:
+                        shares.append(result.first_position_share)
                     if scores_file is not None:
                         scores_file.write(
                             json.dumps({"line": group["line"], "ids": group["ids"], **result.to_dict()}) + "\n"
@@ -96,4 +100,7 @@ def run(args: argparse.Namespace) -> int:
         f"{totals['unscorable']} unscorable comparisons, {totals['judge_calls']} judge calls in "
         f"{totals['seconds']:.1f} s; {len(problems)} bad input rows -> {out}"
     )
+    if shares:
+        share = sum(shares) / len(shares)
+        print(f"first-position share {share:.2f} (share of comparisons won by the video shown first; 0.50: no bias)")
     return 0

@@ -1,6 +1,6 @@
 """``vr-env train grpo``: windowed multi-turn GRPO against the environment's rewards (stage III).
 
-Flags come from ``agents.train.grpo_settings`` (the trainer's own fields and the paper's values of
+Flags come from ``agents.train.grpo.settings`` (the trainer's own fields and the paper's values of
 TRL's); ``--config FILE`` (JSON) sets any other ``GRPOConfig`` field. torch, TRL and the trainer are
 imported only when the command runs.
 """
@@ -37,7 +37,7 @@ def _type(annotation: Any) -> Any:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from agents.train.grpo_settings import PAPER_TRL_DEFAULTS, TRL_FLAGS, WindowedSettings
+    from agents.train.grpo.settings import PAPER_TRL_DEFAULTS, TRL_FLAGS, WindowedSettings
 
     parser.add_argument("--model", required=True, help="policy checkpoint folder (e.g. ckpt/rs), or tiny[:qwen3_vl]")
     parser.add_argument("--out", required=True, help="output folder: checkpoints, final model, metrics, reward curve")
@@ -66,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_values(args: argparse.Namespace) -> dict[str, Any]:
     """Preset, then ``--config`` file, then flags."""
-    from agents.train.grpo_settings import PAPER_TRL_DEFAULTS, TRL_FLAGS, WindowedSettings
+    from agents.train.grpo.settings import PAPER_TRL_DEFAULTS, TRL_FLAGS, WindowedSettings
 
     values: dict[str, Any] = dict(CPU_DEMO) if args.preset == "cpu-demo" else {}
     if args.config is not None:
@@ -95,8 +95,8 @@ def _server_error() -> type[Exception]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from agents.train.grpo_config import WindowedGRPOConfig
-    from agents.train.grpo_run import run_grpo
+    from agents.train.grpo.config import WindowedGRPOConfig
+    from agents.train.grpo.run import run_grpo
 
     try:
         values = config_values(args)

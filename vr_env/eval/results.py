@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.md"
 CONFIG_FILE = "config.json"
 #: Fields of ``config.json`` that must match for a rerun to resume into the same folder.
-RESUME_IDENTITY: tuple[str, ...] = ("agent", "dataset", "env", "protocol_sha256", "seed")
+RESUME_IDENTITY: tuple[str, ...] = ("agent", "dataset", "env", "protocol_sha256", "seed", "shard")
 
 
 class EvalConfigError(ValueError):
@@ -30,15 +30,16 @@ class ResultsFile:
     """Append-only JSON lines, one row per episode, flushed as written.
 
     :meth:`load` reads the rows back; an unreadable last line (a run killed mid-write) is cut off
-    the file, an unreadable line elsewhere is skipped with a warning. Later rows win over earlier
-    rows with the same key.
+    the file (left in place with ``repair=False``), an unreadable line elsewhere is skipped with a
+    warning. Later rows win over earlier rows with the same key. :meth:`rewrite` replaces the file
+    atomically.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.dropped_lines = 0
 
-    def load(self) -> dict[str, dict[str, Any]]:
+    def load(self, repair: bool = True) -> dict[str, dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
         if not self.path.exists():
             return rows
@@ -56,6 +57,8 @@ class ResultsFile:
             except ValueError:
                 self.dropped_lines += 1
                 rest = b"".join(lines[number:]).strip()
+                if not rest and not repair:
+                    break
                 if not rest:  # the torn last line of an interrupted run: cut it off
                     with self.path.open("r+b") as handle:
                         handle.truncate(start)
@@ -64,7 +67,7 @@ class ResultsFile:
                 warnings.warn(f"{self.path}: skipped unreadable line {number}", stacklevel=2)
                 continue
             rows[job_key(row["pair_index"], row.get("swapped", False))] = row
-        if data and not data.endswith(b"\n") and self.path.stat().st_size == len(data):
+        if repair and data and not data.endswith(b"\n") and self.path.stat().st_size == len(data):
             with self.path.open("ab") as handle:  # a complete last row without its newline
                 handle.write(b"\n")
         return rows
@@ -75,6 +78,17 @@ class ResultsFile:
             handle.write(json.dumps(row, sort_keys=True, default=_json_default) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+    def rewrite(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the file by ``rows`` in order (written to a temporary file, then renamed)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, sort_keys=True, default=_json_default) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
 
 
 def _json_default(value: Any) -> Any:

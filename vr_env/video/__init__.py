@@ -1,4 +1,5 @@
-"""Frame-source layer: uniform candidate sampling, on-demand decoding, Qwen-VL resize, shared cache.
+"""Frame-source layer: uniform candidate sampling, on-demand decoding, Qwen-VL resize, shared cache,
+decoding ahead.
 
 See docs/video.md. Decoding libraries (decord, PyAV) are imported only when a video is opened.
 """
@@ -6,8 +7,9 @@ See docs/video.md. Decoding libraries (decord, PyAV) are imported only when a vi
 from vr_env.video.backends import AUTO_BACKEND_ORDER, Backend, VideoReader, backend_available, get_backend
 from vr_env.video.cache import FrameCache, shared_frame_cache
 from vr_env.video.errors import VideoError
+from vr_env.video.prefetch import PrefetchConfig
 from vr_env.video.ref import SyntheticClip, VideoRef
-from vr_env.video.resize import FACTOR, MAX_PIXELS, MIN_PIXELS, resize_frame, smart_resize
+from vr_env.video.resize import FACTOR, MAX_PIXELS, MIN_PIXELS, resize_frame, resize_method, smart_resize
 from vr_env.video.sampling import check_positions, uniform_indices
 from vr_env.video.source import DEFAULT_STRATEGY, STRATEGIES, FrameSource
 
@@ -21,6 +23,7 @@ __all__ = [
     "Backend",
     "FrameCache",
     "FrameSource",
+    "PrefetchConfig",
     "SyntheticClip",
     "VideoError",
     "VideoReader",
@@ -29,6 +32,7 @@ __all__ = [
     "check_positions",
     "get_backend",
     "resize_frame",
+    "resize_method",
     "shared_frame_cache",
     "smart_resize",
     "uniform_indices",

@@ -1,4 +1,4 @@
-"""Decoding backends: ``decord`` (decord 0.6.0 or decord2, same import name) and ``pyav``.
+"""Decoding backends: ``pyav``, ``decord`` (decord 0.6.0 or decord2, same import name) and ``torchcodec``.
 
 A backend opens a file into a ``VideoReader`` that knows the real frame count (from the container,
 not from dataset metadata) and returns RGB frames for sorted, unique raw frame indices. Every
@@ -8,10 +8,12 @@ failure is raised as ``VideoError`` naming the file; backend exceptions never es
 from __future__ import annotations
 
 import bisect
+import contextlib
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
@@ -25,6 +27,48 @@ from vr_env.video.planar import frame_to_planes
 #: "candidates" strategy, geometric mean of a cold episode 673 ms for PyAV vs 835 ms for decord2 and
 #: 838 ms for decord 0.6.0, 2 busy cores; see docs/video.md for the noise between runs); decord is the fallback.
 AUTO_BACKEND_ORDER: tuple[str, ...] = ("pyav", "decord")
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def single_threaded_decoding() -> Iterator[None]:
+    """Within this block, videos opened or read by this thread decode with one thread (PyAV's
+    ``thread_type="NONE"``, decord's and torchcodec's ``1``). Prefetch workers use it with
+    ``PrefetchConfig(single_threaded=True)``: their parallelism is then one pair per worker."""
+    previous = getattr(_local, "single", False)
+    _local.single = True
+    try:
+        yield
+    finally:
+        _local.single = previous
+
+
+def _single_threaded() -> bool:
+    return bool(getattr(_local, "single", False))
+
+
+class DecodeCancelled(Exception):
+    """A decode given up because its :func:`stoppable_decoding` event was set (never a data error)."""
+
+
+@contextlib.contextmanager
+def stoppable_decoding(stop: threading.Event) -> Iterator[None]:
+    """Within this block, a PyAV decode in this thread checks ``stop`` between frames and raises
+    :class:`DecodeCancelled` once it is set, so a prefetch worker stops within a frame on Ctrl-C."""
+    previous = getattr(_local, "stop", None)
+    _local.stop = stop
+    try:
+        yield
+    finally:
+        _local.stop = previous
+
+
+def _check_stop(path: str) -> None:
+    stop = getattr(_local, "stop", None)
+    if stop is not None and stop.is_set():
+        raise DecodeCancelled(path)
 
 
 @runtime_checkable
@@ -95,7 +139,8 @@ class _DecordReader:
 
         self.path = path
         try:
-            self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
+            threads = 1 if _single_threaded() else num_threads
+            self._vr = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=threads)
             self.num_frames = len(self._vr)
             fps = float(self._vr.get_avg_fps())
         except Exception as exc:
@@ -198,7 +243,7 @@ class _PyAVReader:
         try:
             with av.open(self.path) as container:
                 stream = container.streams.video[0]
-                stream.thread_type = self._thread_type
+                stream.thread_type = "NONE" if _single_threaded() else self._thread_type
                 out = None
                 if self._seek_helps(wanted):
                     try:
@@ -207,7 +252,7 @@ class _PyAVReader:
                         container.seek(0)
                 if out is None:
                     out = self._read_sequential(container, stream, wanted)
-        except VideoError:
+        except (VideoError, DecodeCancelled):
             raise
         except Exception as exc:
             raise decode_failure(self.path, exc) from None
@@ -238,6 +283,7 @@ class _PyAVReader:
         last = wanted[-1]
         out: dict[int, np.ndarray] = {}
         for i, frame in enumerate(container.decode(stream)):
+            _check_stop(self.path)
             if i in want:
                 out[i] = self._convert(frame)
             if i >= last:
@@ -260,6 +306,7 @@ class _PyAVReader:
                 frames = container.decode(stream)
                 pos = -1
             for frame in frames:
+                _check_stop(self.path)
                 idx = self._pts_index.get(frame.pts)
                 if idx is None:
                     raise _SeekMismatchError
@@ -294,8 +341,64 @@ class PyAVBackend:
         return _PyAVReader(path, self.thread_type)
 
 
-_FACTORIES = {"decord": DecordBackend, "pyav": PyAVBackend}
-_MODULES = {"decord": "decord", "pyav": "av"}
+class _TorchCodecReader:
+    def __init__(self, path: str, num_threads: int) -> None:
+        from torchcodec.decoders import VideoDecoder
+
+        self.path = path
+        threads = 1 if _single_threaded() else num_threads
+        self._decoder: Any = None
+        try:
+            self._decoder = VideoDecoder(path, dimension_order="NHWC", num_ffmpeg_threads=threads, seek_mode="exact")
+            meta = self._decoder.metadata
+            self.num_frames = int(meta.num_frames or 0)
+            fps = float(meta.average_fps or 0)
+        except Exception as exc:
+            error = open_failure(path, exc)
+            if "stream" in str(exc).lower() and not error.reason.startswith("is not a video"):
+                error = VideoError(path, "unsupported: no decodable video stream in the file", exc)
+            raise error from None
+        self.fps = fps if fps > 0 else None
+        if self.num_frames < 1:
+            raise _no_frames(path)
+
+    def read(self, indices: Sequence[int]) -> list[np.ndarray]:
+        idx = [int(i) for i in indices]
+        if not idx:
+            return []
+        try:
+            frames = self._decoder.get_frames_at(indices=idx).data.numpy()
+        except Exception as exc:
+            raise decode_failure(self.path, exc) from None
+        return [_check_frame(self.path, np.array(frame)) for frame in frames]
+
+    def close(self) -> None:
+        self._decoder = None
+
+
+class TorchCodecBackend:
+    """torchcodec, PyTorch's video decoder (FFmpeg; RGB frames, exact frame index from a file scan).
+
+    It needs FFmpeg's shared libraries (4 to 8) where the dynamic loader finds them;
+    ``python -m vr_env.video.ffmpeg_libs`` prints an ``LD_LIBRARY_PATH`` that offers PyAV's own.
+    """
+
+    name = "torchcodec"
+
+    def __init__(self, num_threads: int = 0) -> None:
+        self.num_threads = num_threads
+
+    def open(self, path: str) -> VideoReader:
+        check_file(path)
+        return _TorchCodecReader(path, self.num_threads)
+
+
+_FACTORIES: dict[str, Callable[[], Backend]] = {
+    "decord": DecordBackend,
+    "pyav": PyAVBackend,
+    "torchcodec": TorchCodecBackend,
+}
+_MODULES = {"decord": "decord", "pyav": "av", "torchcodec": "torchcodec.decoders"}
 
 
 def backend_available(name: str) -> bool:
@@ -318,7 +421,10 @@ def get_backend(name: str = "auto") -> Backend:
         for candidate in AUTO_BACKEND_ORDER:
             if backend_available(candidate):
                 return _FACTORIES[candidate]()
-        raise ImportError("no video backend is installed: install `decord2` (or `decord`) or `av`")
+        raise ImportError("no video backend is installed: install `av` or `decord2` (or `decord`)")
     if not backend_available(name):
-        raise ImportError(f"video backend {name!r} needs the `{_MODULES[name]}` package, which does not import here")
+        hint = " (and FFmpeg's shared libraries: see docs/video.md)" if name == "torchcodec" else ""
+        raise ImportError(
+            f"video backend {name!r} needs the `{_MODULES[name]}` package{hint}, which does not import here"
+        )
     return _FACTORIES[name]()

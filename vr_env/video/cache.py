@@ -128,6 +128,12 @@ class FrameCache:
             self._evict()
 
     @property
+    def pinned_videos(self) -> int:
+        """Videos pinned now (each counted once, whatever its pin count)."""
+        with self._lock:
+            return len(self._pins)
+
+    @property
     def pinned_bytes(self) -> int:
         """Bytes held for pinned videos now."""
         with self._lock:

@@ -4,8 +4,8 @@ A decoded video frame is YUV 4:2:0: 1.5 bytes per pixel, copied out of the decod
 arithmetic. Converting every candidate to RGB at full size and then resizing it with PIL costs far
 more than decoding, and most candidates are never shown. So the PyAV reader hands out planes,
 the cache keeps planes, and :func:`planes_to_rgb` converts one frame to RGB when it is shown and
-resizes it to the size it is shown at (PIL bicubic by default: the same pixels as before; or
-libswscale in the same call, faster, within about one grey level).
+resizes it to the size it is shown at, with the resize of the model's own image processor
+(:func:`vr_env.video.resize.resize_frame`).
 
 >>> import numpy as np
 >>> planes = np.full((6, 4), 128, np.uint8)  # a 4x4 mid-grey frame: 4x4 Y, then 2x2 U and V
@@ -20,8 +20,11 @@ from typing import Any
 import numpy as np
 
 PLANAR_FORMAT = "yuv420p"
-#: How shown frames are resized: "pil" (bit-identical to the earlier decode-to-RGB path) or "swscale".
-RESIZE_SCALER = "pil"
+#: How shown frames are resized: "auto" (``vr_env.video.resize.RESIZE_METHOD``: torchvision, else PIL),
+#: "torchvision", "pil" (full-size RGB from libswscale, then that resize), or "swscale" (convert and
+#: resize in one libswscale call: fast, but up to 34 grey levels off the model's processor,
+#: benchmarks/results/resize.md; kept for comparison only).
+RESIZE_SCALER = "auto"
 
 
 def frame_to_planes(frame: Any) -> np.ndarray:
@@ -46,27 +49,23 @@ def planes_size(planes: np.ndarray) -> tuple[int, int]:
 def planes_to_rgb(planes: np.ndarray, size: tuple[int, int], scaler: str | None = None) -> np.ndarray:
     """RGB uint8 ``(height, width, 3)`` at ``size`` from planes (or an RGB array).
 
-    ``scaler="pil"``: convert at full size with libswscale (the same pixels as decoding to RGB) and
-    resize with PIL bicubic, bit-identical to converting every frame at decode time.
-    ``scaler="swscale"``: convert and resize in one libswscale call (bicubic), faster, within about
-    one grey level of the PIL result. ``None``: the module's :data:`RESIZE_SCALER`.
+    ``scaler`` ``"auto"``, ``"torchvision"`` or ``"pil"``: convert at full size with libswscale (the
+    same pixels as decoding to RGB), then :func:`vr_env.video.resize.resize_frame` with that method.
+    ``"swscale"``: convert and resize in one libswscale call (bicubic). ``None``: :data:`RESIZE_SCALER`.
     """
     import av
 
     from vr_env.video.resize import resize_frame
 
     scaler = scaler or RESIZE_SCALER
-    height, width = size
-    if not is_planes(planes):
-        return (
-            resize_frame(planes, size)
-            if scaler == "pil"
-            else _swscale(av.VideoFrame.from_ndarray(planes, format="rgb24"), size)
-        )
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format=PLANAR_FORMAT)
-    if scaler == "pil":
-        return resize_frame(np.ascontiguousarray(frame.to_ndarray(format="rgb24")), (height, width))
-    return _swscale(frame, size)
+    if scaler == "swscale":
+        if not is_planes(planes):
+            return _swscale(av.VideoFrame.from_ndarray(planes, format="rgb24"), size)
+        return _swscale(av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format=PLANAR_FORMAT), size)
+    if is_planes(planes):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format=PLANAR_FORMAT)
+        planes = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+    return resize_frame(planes, size, method=scaler)
 
 
 def _swscale(frame: Any, size: tuple[int, int]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The Qwen-VL resize rule (``smart_resize``) and a bicubic resize of one RGB frame.
+"""The Qwen-VL resize rule (``smart_resize``) and the bicubic resize of one RGB frame that Qwen2.5-VL's
+image processor applies (``resize_frame``).
 
 ``smart_resize`` follows the formula of Qwen2-VL / Qwen2.5-VL's image processor (both sides rounded
 to multiples of ``factor`` = 28, area brought into ``[min_pixels, max_pixels]`` by one common scale,
@@ -74,11 +75,62 @@ def smart_resize(
     return h_bar, w_bar
 
 
-def resize_frame(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bicubic (antialiased) resize of a uint8 ``(H, W, 3)`` image to ``size = (height, width)``."""
-    from PIL import Image
+#: How frames are resized: "torchvision" (the resize of Qwen2.5-VL's default image processor in
+#: transformers 5: identical pixels, and the fastest in benchmarks/resize.py), "pil" (PIL bicubic:
+#: up to 2 grey levels off that processor) or "auto": torchvision when torch and torchvision import,
+#: else PIL. See docs/video.md.
+RESIZE_METHOD = "auto"
+RESIZE_METHODS: tuple[str, ...] = ("auto", "torchvision", "pil")
+_resolved: dict[str, str] = {}
 
+
+def resize_method(method: str | None = None) -> str:
+    """The concrete method ``"torchvision"`` or ``"pil"`` that ``method`` (default :data:`RESIZE_METHOD`) means here."""
+    method = method or RESIZE_METHOD
+    if method not in RESIZE_METHODS:
+        raise ValueError(f"unknown resize method {method!r}; choose one of {list(RESIZE_METHODS)}")
+    if method != "auto":
+        return method
+    if "auto" not in _resolved:
+        try:
+            import torch  # noqa: F401
+            import torchvision.transforms.v2.functional  # noqa: F401
+        except Exception:
+            _resolved["auto"] = "pil"
+        else:
+            _resolved["auto"] = "torchvision"
+    return _resolved["auto"]
+
+
+def resize_frame(
+    image: np.ndarray, size: tuple[int, int], method: str | None = None, *, bilinear: bool = False
+) -> np.ndarray:
+    """Bicubic (antialiased) resize of a uint8 ``(H, W, 3)`` image to ``size = (height, width)``.
+
+    ``method``: see :data:`RESIZE_METHOD`. ``bilinear``: antialiased bilinear instead (the
+    environment's observation thumbnails; torchvision's is within 1 grey level of PIL's and about 7x
+    faster). An image already of that size is returned as is.
+    """
     height, width = size
     if image.shape[:2] == (height, width):
         return image
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
+    if resize_method(method) == "torchvision":
+        return _resize_torchvision(image, size, bilinear)
+    from PIL import Image
+
+    resample = Image.Resampling.BILINEAR if bilinear else Image.Resampling.BICUBIC
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((width, height), resample))
+
+
+def _resize_torchvision(image: np.ndarray, size: tuple[int, int], bilinear: bool = False) -> np.ndarray:
+    """The processor's own call: ``tvF.resize`` of a uint8 CHW tensor, bicubic, antialias."""
+    import torch
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as tvf
+
+    if not image.flags.writeable or not image.flags.c_contiguous:
+        image = np.array(image)  # torch wants a writable buffer (cached frames are read-only)
+    chw = torch.from_numpy(image).permute(2, 0, 1)
+    mode = InterpolationMode.BILINEAR if bilinear else InterpolationMode.BICUBIC
+    out = tvf.resize(chw, [int(size[0]), int(size[1])], interpolation=mode, antialias=True)
+    return np.ascontiguousarray(out.permute(1, 2, 0).numpy())

@@ -71,3 +71,19 @@ class StubJudge:
             verdicts.append(forward)
         n = len(comparisons) * (2 if both_orders else 1)
         return JudgeRun(verdicts=verdicts, episodes=n, generate_calls=1, seconds=self.delay)
+
+
+def constant(first_wins: bool = True) -> Callable[[Comparison], Verdict]:
+    """A judge that always prefers one position (the extreme position bias), in every dimension."""
+    label = 1 if first_wins else 2
+    return lambda comparison: Verdict(status="ok", winners=dict.fromkeys(LABELS, label), turns=1)
+
+
+def close_calls_go_first(comparison: Comparison) -> Verdict:
+    """Position-biased: the better video wins by a margin of 3 or more, otherwise the first one wins.
+    MQ goes the other way (the worse video wins), so dimensions differ; 13 is unscorable."""
+    qa, qb = quality(comparison.video_a), quality(comparison.video_b)
+    if 13.0 in (qa, qb):
+        return Verdict.unscorable("unreadable video: broken")
+    winner = (1 if qa > qb else 2) if abs(qa - qb) >= 3 else 1
+    return Verdict(status="ok", winners={"TA": winner, "VQ": winner, "MQ": 3 - winner, "OA": winner}, turns=1)

@@ -10,7 +10,7 @@ import numpy as np
 from vr_env.cli import build_parser, main
 
 
-def test_score_pairs_writes_dpo_rows(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_score_pairs_writes_dpo_rows(tiny_model_dir: Path, tmp_path: Path, capsys: object) -> None:
     from vr_env.video.writer import write_mp4
 
     for n in range(3):
@@ -32,12 +32,22 @@ def test_score_pairs_writes_dpo_rows(tiny_model_dir: Path, tmp_path: Path) -> No
     )  # fmt: skip
     assert code == 0
     pairs = [json.loads(line) for line in out.read_text().splitlines()]
-    # OA=1 always: the first video of each comparison wins.
-    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("a", "b"), ("a", "c"), ("b", "c")]
+    # OA=1 always: the first video of each comparison wins; orders are balanced, so no video gains.
+    assert [(p["chosen"], p["rejected"]) for p in pairs] == [("a", "b"), ("b", "c"), ("c", "a")]
     assert all(p["prompt"] == "a kite" and 0.0 <= p["probability"] <= 1.0 for p in pairs)
     groups = [json.loads(line) for line in scores.read_text().splitlines()]
-    assert groups[0]["scores"] == [1.0, 0.5, 0.0] and groups[1]["scores"] == [None, None]
-    assert "missing.mp4" in groups[1]["unscorable"]["0"][0]
+    assert groups[0]["scores"] == [0.5, 0.5, 0.5] and groups[0]["first_position_share"] == 1.0
+    assert groups[1]["scores"] == [None, None] and "missing.mp4" in groups[1]["unscorable"]["0"][0]
+    assert "first-position share 1.00" in capsys.readouterr().out  # type: ignore[attr-defined]
+    both = tmp_path / "both.jsonl"
+    code = main(
+        [
+            "score-pairs", "--model", str(tiny_model_dir), "--device", "cpu", "--input", str(source),
+            "--out", str(both), "--max-new-tokens", "8", "--both-orders",
+            "--env-arg", "frames_per_video=16", "--demo-answer", "TA=1, VQ=1, MQ=1, OA=1",
+        ]
+    )  # fmt: skip
+    assert code == 0 and both.read_text() == ""  # a preference for a position alone gives no DPO pair
 
 
 def test_serve_flags_come_from_the_configs() -> None:

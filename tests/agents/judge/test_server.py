@@ -6,13 +6,8 @@ Most tests serve a rule-based stand-in judge (fast, deterministic); the last one
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
-import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,52 +15,8 @@ import numpy as np
 import pytest
 
 from agents.judge.client import JudgeClient, JudgeServiceError
-from agents.judge.config import ServeConfig
-from agents.judge.server import create_app
+from tests.agents.judge.serving import post_raw, running
 from tests.agents.judge.stubs import StubJudge
-
-
-@contextmanager
-def running(judge: Any, **config: Any) -> Iterator[str]:
-    """Serve ``judge`` on a free loopback port in a thread; yields the base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(judge, ServeConfig(**config)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-
-
-@pytest.fixture(scope="module")
-def video_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from vr_env.video.writer import write_mp4
-
-    root = tmp_path_factory.mktemp("videos")
-    for n in range(1, 7):
-        write_mp4(root / f"v{n}.mp4", np.full((6, 32, 32, 3), 20 * n, dtype=np.uint8), fps=8)
-    (root / "notes.mp4").write_text("this is text, not a video")
-    return root
-
-
-def post_raw(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_concurrent_clients_no_request_lost_or_answered_twice(video_root: Path) -> None:
@@ -97,13 +48,10 @@ def test_bad_inputs_get_clear_4xx_and_the_server_keeps_serving(video_root: Path)
     with running(judge, video_root=str(video_root), max_request_bytes=200_000, max_inline_bytes=50_000) as url:
         client = JudgeClient(url, retries=0)
         cases = [
-            (("missing.mp4", "v1.mp4"), 404, "video not found"),
-            (("notes.mp4", "v1.mp4"), 422, "not a readable video"),
             (("/etc/hostname", "v1.mp4"), 403, "outside the video root"),
             (("../" * 8 + "etc/hostname", "v1.mp4"), 403, "outside the video root"),
             ((np.zeros((40, 32, 32, 3), np.uint8), "v1.mp4"), 413, "inline video"),
             ((np.zeros((300, 32, 32, 3), np.uint8), "v1.mp4"), 413, "request body is over the limit"),
-            ((np.zeros((4, 8, 8), np.uint8), "v1.mp4"), 422, "frame array"),
         ]
         for (a, b), status, message in cases:
             with pytest.raises(JudgeServiceError) as caught:
@@ -126,6 +74,32 @@ def test_bad_inputs_get_clear_4xx_and_the_server_keeps_serving(video_root: Path)
             assert status == 422 and message in json.dumps(answer), (body, answer)
         assert client.compare("v2.mp4", "v1.mp4", "p").overall == 1  # still serving
         assert sum(len(b) for b in judge.batches) == 1  # no bad input reached the judge
+
+
+def test_an_unreadable_video_makes_only_its_pairs_unscorable(video_root: Path) -> None:
+    judge = StubJudge()
+    with running(judge, video_root=str(video_root)) as url:
+        client = JudgeClient(url, retries=0)
+        verdicts = client.compare_batch(
+            [
+                ("missing.mp4", "v1.mp4", "p"),
+                ("notes.mp4", "v1.mp4", "p"),
+                (np.zeros((4, 8, 8), np.uint8), "v1.mp4", "p"),
+                ("v3.mp4", "v1.mp4", "p"),
+            ]
+        )
+        assert [v.ok for v in verdicts] == [False, False, False, True]
+        assert "video not found" in (verdicts[0].reason or "") and "not a readable video" in (verdicts[1].reason or "")
+        assert "frame array" in (verdicts[2].reason or "") and verdicts[3].overall == 1
+        groups = client.score_groups(
+            [("p", ["v2.mp4", "v6.mp4", "v4.mp4"]), ("q", ["v1.mp4", "notes.mp4", "v5.mp4", "v3.mp4"])]
+        )
+        first, second = groups
+        assert first["scores"][1] > first["scores"][2] > first["scores"][0] and not first["unscorable"]
+        assert second["scores"][1] is None and second["scores"][2] > second["scores"][3] > second["scores"][0]
+        assert "not a readable video" in second["unscorable"]["1"][0]
+        assert second["judge_calls"] == 8 - 4  # the 4 pairs with the unreadable video were not played
+        assert client.metrics()["vr_judge_unreadable_videos"] == 4
 
 
 def test_paths_refused_without_a_video_root() -> None:
@@ -151,14 +125,22 @@ def test_cache_hit_returns_the_same_answer(video_root: Path) -> None:
 
 
 def test_back_pressure_and_timeout(video_root: Path) -> None:
-    with running(StubJudge(delay=1.0), video_root=str(video_root), max_queue=2, request_timeout_s=0.3) as url:
+    with running(
+        StubJudge(delay=1.0), video_root=str(video_root), max_queue=2, max_batch=1, request_timeout_s=0.3
+    ) as url:
         client = JudgeClient(url, retries=0)
-        with pytest.raises(JudgeServiceError, match="queue is full") as caught:
+        with pytest.raises(JudgeServiceError, match="no answer within") as caught:  # admitted: the queue was empty
             client.compare_batch([("v1.mp4", "v2.mp4", "p"), ("v1.mp4", "v3.mp4", "p"), ("v1.mp4", "v4.mp4", "p")])
-        assert caught.value.status == 429
-        with pytest.raises(JudgeServiceError, match="no answer within") as caught:
-            client.compare("v1.mp4", "v2.mp4", "p")
         assert caught.value.status == 504
+        with ThreadPoolExecutor(2) as pool:
+            busy = [pool.submit(client.compare, "v5.mp4", f"v{n}.mp4", "q") for n in (1, 2, 3)]
+            time.sleep(0.1)
+            with pytest.raises(JudgeServiceError, match="queue is full") as caught:
+                client.compare("v6.mp4", "v1.mp4", "r")
+            assert caught.value.status == 429
+            for future in busy:
+                with pytest.raises(JudgeServiceError):
+                    future.result(10)
         assert client.health()["status"] == "ok"
 
 
@@ -167,11 +149,18 @@ def test_group_scores_openapi_and_health(video_root: Path) -> None:
     with running(judge, video_root=str(video_root)) as url:
         client = JudgeClient(url)
         result = client.score_group("p", ["v2.mp4", "v6.mp4", "v4.mp4"])
-        assert result["scores"] == [0.0, 1.0, 0.5] and result["judge_calls"] == 3
+        assert result["scores"][1] > result["scores"][2] > result["scores"][0] and result["judge_calls"] == 3
+        assert set(result["dimensions"]) == {"TA", "VQ", "MQ", "OA"}
+        assert result["first_position_share"] == pytest.approx(2 / 3)  # v6 > v4 > v2, shown (2, 6), (6, 4), (4, 2)
         anchored = client.score_group("p", ["v2.mp4", "v6.mp4"], mode="anchor", anchor="v4.mp4")
-        assert anchored["scores"] == [0.0, 1.0] and anchored["pairs"] == [[0, -1], [1, -1]]
-        schema = client.request("GET", "/openapi.json")
-        assert {"/v1/compare", "/v1/score_group", "/health", "/metrics"} <= set(schema["paths"])
+        assert anchored["scores"] == [0.0, 1.0] and anchored["pairs"] == [[0, -1], [-1, 0], [1, -1], [-1, 1]]
+        refs = client.score_group("p", ["v2.mp4", "v6.mp4", "v4.mp4"], mode="anchor", anchor=["v3.mp4", "v5.mp4"])
+        assert refs["scores"] == [0.0, 1.0, 0.5] and refs["judge_calls"] == 6
+        sparse = client.score_group("p", [f"v{n}.mp4" for n in range(1, 7)], mode="sparse", k=2)
+        assert sparse["judge_calls"] == 6 and sparse["scores"][5] > sparse["scores"][0]
+        with pytest.raises(JudgeServiceError, match="group 0: sparse scoring needs an even number") as caught:
+            client.score_group("p", ["v1.mp4", "v2.mp4"], mode="sparse", k=3)
+        assert caught.value.status == 422
         health = client.health()
         assert health["status"] == "ok" and health["settings_key"] == "stub-settings"
 
@@ -193,6 +182,7 @@ def test_tiny_model_served_over_http(tiny_model_dir: Path) -> None:
         verdict = client.compare(videos[0], videos[1], "a boat", trace=True)
         assert verdict.ok and verdict.winners == {"TA": 2, "VQ": 2, "MQ": 1, "OA": 2}
         assert sum(verdict.distribution.values()) == pytest.approx(1.0) and verdict.trace[0].text == answer
-        group = client.score_group("a boat", videos)
-        assert group["scores"] == [0.0, 0.5, 1.0] and group["verdicts"][0]["cached"] is True
+        group = client.score_group("a boat", videos)  # the judge always says "the second video": no reward in that
+        assert group["scores"] == [0.5, 0.5, 0.5] and group["first_position_share"] == 0.0
+        assert group["verdicts"][0]["cached"] is True
     judge.close()

@@ -29,7 +29,7 @@ def make_trainer(tiny_model_dir: Path, tmp_path: Path) -> Callable[..., Any]:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         from agents.train.grpo import WindowedGRPOTrainer
-        from agents.train.grpo_config import WindowedGRPOConfig
+        from agents.train.grpo.config import WindowedGRPOConfig
 
         torch.set_num_threads(1)
         model = AutoModelForImageTextToText.from_pretrained(str(tiny_model_dir), dtype=torch.float32)

@@ -99,7 +99,7 @@ def test_held_out_evaluation_rows(whole: tuple[Path, str]) -> None:
 def test_eval_flags_reach_the_config(tmp_path: Path) -> None:
     import argparse
 
-    from agents.train.grpo_config import WindowedGRPOConfig
+    from agents.train.grpo.config import WindowedGRPOConfig
     from vr_env.commands.train_grpo import add_arguments, config_values
 
     parser = argparse.ArgumentParser()
@@ -167,3 +167,69 @@ def test_a_run_killed_with_sigkill_resumes_with_the_same_metrics(
     for row, expected in zip(evaluated, reference_evals, strict=True):
         for name in ("eval/tau", "eval/format_valid_turn_rate", "eval/return", "eval/tool_calls_per_episode"):
             assert row[name] == pytest.approx(expected[name], rel=1e-5, abs=1e-7), (row["step"], name)
+
+
+#: Free sampling (half the episodes; the other half scripted protocol turns, so groups' rewards differ),
+#: four steps, one generation per two optimizer steps.
+SCHEDULE = [
+    "--dataset", "synthetic", "--env-kwargs", ENV, "--num-generations", "2", "--per-device-train-batch-size", "2",
+    "--max-completion-length", "6", "--learning-rate", "1e-2", "--demo-script-share", "0.5", "--logging-steps", "1",
+    "--max-refill-rounds", "0", "--seed", "5", "--max-steps", "4", "--steps-per-generation", "2",
+    "--gradient-accumulation-steps", "1", "--save-steps", "2",
+]  # fmt: skip
+
+
+def _kill_after(command: list[str], checkpoint: Path, limit: float = 240) -> None:
+    """Run ``vr-env`` ``command`` in a subprocess and SIGKILL it once ``checkpoint`` is complete."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env["OMP_NUM_THREADS"] = "1"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vr_env.cli", *command], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + limit
+        while not (checkpoint / "trainer_state.json").is_file():
+            assert process.poll() is None, "the run ended before the checkpoint"
+            assert time.monotonic() < deadline, f"no checkpoint within {limit} s"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_a_killed_run_with_a_generation_cycle_resumes_to_the_same_weights_and_optimizer(
+    base: Path, tmp_path: Path
+) -> None:
+    """steps_per_generation = 2 x gradient accumulation: checkpoints on cycle boundaries resume exactly.
+
+    Free sampling, 4 steps, killed after checkpoint-2 (the start of the second generation cycle); the
+    resumed run's final weights and optimizer state equal an uninterrupted run's. A save_steps inside
+    the cycle is refused (``test_grpo_config``).
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    command = ["train", "grpo", "--model", str(base), *SCHEDULE]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert main([*command, "--out", str(whole)]) == 0
+    _kill_after([*command, "--out", str(killed)], killed / "checkpoint-2")
+    assert not (killed / "checkpoint-4").exists()
+    assert main([*command, "--out", str(killed), "--resume"]) == 0
+    sampled = [r["completions/mean_length"] for r in _metrics(whole)]
+    assert len(sampled) == 2 and all(t > 0 for t in sampled)  # two generations (steps 1 and 3)
+    expected, got = load_file(str(whole / "model.safetensors")), load_file(str(killed / "model.safetensors"))
+    assert set(expected) == set(got)
+    for name, value in expected.items():
+        torch.testing.assert_close(got[name], value, rtol=0, atol=1e-6, msg=name)
+    assert any(r["grad_norm"] > 0 for r in _metrics(whole, "loss")), "the steps learned"
+    states = [torch.load(out / "checkpoint-4" / "optimizer.pt", weights_only=True) for out in (whole, killed)]
+    assert states[0]["state"].keys() == states[1]["state"].keys() and states[0]["state"]
+    for key, state in states[0]["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(states[1]["state"][key][name], value, rtol=0, atol=1e-6, msg=f"{key}.{name}")
+    resumed = {r["step"]: r for r in _metrics(killed, "loss")}
+    assert sorted(resumed) == [1, 2, 3, 4]
+    for row in _metrics(whole, "loss"):
+        assert resumed[row["step"]]["loss"] == pytest.approx(row["loss"], rel=1e-5, abs=1e-7), row["step"]

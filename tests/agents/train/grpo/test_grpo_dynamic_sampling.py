@@ -84,6 +84,21 @@ def test_replacement_pairs_are_seeded_and_rank_independent() -> None:
     assert SamplingReport(groups=4, dropped_first=1, unfilled=2).metrics()["dynamic_sampling/unfilled_share"] == 0.5
 
 
+def test_swap_coins_agree_across_ranks_passing_disjoint_subsets() -> None:
+    """A group spanning two ranks: each rank passes only its own pairs, and every coin still agrees."""
+    for step in range(50):
+        batch = list(range(step, step + 8))
+        whole = swap_flags(batch, seed=7, step=step)
+        rank0, rank1 = swap_flags(batch[:4], seed=7, step=step), swap_flags(batch[4:], seed=7, step=step)
+        assert {**rank0, **rank1} == whole
+        spanning = swap_flags([batch[3], batch[6]], seed=7, step=step)  # a pair shared by both ranks
+        assert spanning[batch[3]] == rank0[batch[3]] and spanning[batch[6]] == rank1[batch[6]]
+    coins = [swap_flags([p], seed=7, step=0)[p] for p in range(64)]
+    assert 16 < sum(coins) < 48, "a fair coin per pair"
+    changed = [swap_flags([p], seed=7, step=0) != swap_flags([p], seed=7, step=1) for p in range(64)]
+    assert 16 < sum(changed) < 48, "the coin is drawn afresh each step"
+
+
 def _count_rounds(trainer: Any, monkeypatch: pytest.MonkeyPatch, calls: list[Any]) -> list[Any]:
     """Record in ``calls`` the pairs and episodes of each ``_play`` call (round 0, then one per refill round)."""
     play = trainer._play

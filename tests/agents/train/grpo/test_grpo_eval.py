@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agents.train.grpo_eval import eval_metrics, held_out_pairs
+from agents.train.grpo.held_out_eval import eval_metrics, held_out_pairs
 from tests.agents.train.grpo.labels import answer_line, pair_labels
 
 NUM_PAIRS = 512  # the synthetic dataset
@@ -34,7 +34,7 @@ def test_eval_metrics_with_nothing_to_average() -> None:
 
 def test_scripted_evaluation_by_hand(make_trainer: Any, turns: Any) -> None:
     """Held-out pair 510 (OA 1): a tool call, then right; pair 511 (OA tie): wrong on every key."""
-    from agents.train.grpo_eval import evaluate_held_out
+    from agents.train.grpo.held_out_eval import evaluate_held_out
 
     labels = {pair: pair_labels(pair) for pair in (510, 511)}
     assert labels[511]["OA"] == 0 and labels[510]["OA"] != 0

@@ -1,8 +1,9 @@
 """The windowed GRPO invariant: the loss sees exactly the context that was sampled.
 
 p = 1, two and three tool calls per trajectory, scripted generation (forced ids, real forward
-passes). At the first optimization step, the per-token log-probabilities that TRL's loss computes
-equal the rollout's in float32 for every policy token; prompt and tool-result tokens carry no loss;
+passes), the paper's temperatures (first turn 1.0, later turns 0.9). At the first optimization step,
+the per-token log-probabilities that TRL's loss computes (each row at its own temperature) equal the
+rollout's in float32 for every policy token; prompt and tool-result tokens carry no loss;
 a frame evicted by the memory window is absent from its row's images exactly as at sampling.
 """
 
@@ -32,7 +33,7 @@ def captured(tiny_model_dir: Any, tmp_path_factory: pytest.TempPathFactory, turn
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from agents.train.grpo import WindowedGRPOTrainer
-    from agents.train.grpo_config import WindowedGRPOConfig
+    from agents.train.grpo.config import WindowedGRPOConfig
 
     torch.set_num_threads(1)
     model = AutoModelForImageTextToText.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
@@ -53,6 +54,8 @@ def captured(tiny_model_dir: Any, tmp_path_factory: pytest.TempPathFactory, turn
         dynamic_sampling=False,
         learning_rate=1e-2,
         seed=0,
+        temperature=1.0,
+        temperature_after_first=0.9,
     )
     trainer = WindowedGRPOTrainer(model, args, processor, script=_script(turns))
     calls: list[dict[str, Any]] = []
@@ -94,10 +97,34 @@ def test_every_policy_token_logprob_matches_the_rollout(captured: SimpleNamespac
         assert diff.max().item() < 2e-5, f"max |loss logp - rollout logp| = {diff.max().item():.2e}"
         compared += int(mask.sum())
     assert compared == sum(len(r.completion_ids) for r in generation.rows)
+    assert {(r.turn > 0, r.temperature) for r in generation.rows} == {(False, 1.0), (True, 0.9)}
     from agents.train.grpo import LOSS_BATCH_KEYS
 
     assert set(generation.batch) == LOSS_BATCH_KEYS | {"ref_per_token_logps"}  # beta = 0.01
     assert captured.changed, "one optimizer step must change the parameters"
+
+
+def test_one_loss_temperature_would_not_match_the_later_turns(captured: SimpleNamespace) -> None:
+    """Scored at TRL's one temperature (1.0), the later turns' log-probs move: the invariant test has teeth."""
+    trainer = captured.trainer
+    inputs = captured.calls[0]["inputs"]
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+    mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+
+    def score() -> torch.Tensor:
+        with torch.no_grad():
+            return trainer._get_per_token_logps_and_entropies(
+                trainer.model, ids, mask, inputs["completion_ids"].size(1), **trainer._forward_kwargs(inputs)
+            )[0]
+
+    one_temperature = score()  # no row temperatures set: TRL's fused head alone
+    with trainer._scored_at(inputs):
+        per_row = score()
+    diff = (per_row - one_temperature).abs() * inputs["completion_mask"]
+    later = inputs["row_temperatures"] != 1.0
+    assert later.any() and (~later).any()
+    assert diff[~later].max().item() == 0.0  # first turns: 1.0 either way
+    assert diff[later].max().item() > 1e-3
 
 
 def test_rows_are_the_turn_records_and_only_policy_tokens_carry_loss(captured: SimpleNamespace) -> None:

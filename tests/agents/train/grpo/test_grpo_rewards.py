@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agents.train.grpo_scoring import STAT_FIELDS, score_groups
+from agents.train.grpo.scoring import STAT_FIELDS, score_groups
 
 KEYS = ("TA", "VQ", "MQ", "OA")
 PAIR = 3

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 import torch
 
-from agents.train.grpo_vllm import importance_sampling_ratio
+from agents.train.grpo.vllm_server_mode import importance_sampling_ratio
 from tests.agents.vllm_fake import FakeVLLMClient
 
 SERVER = {"use_vllm": True, "vllm_mode": "server", "old_logps": "forward"}
 
 
 def _config(tmp_path: Path, **overrides: Any) -> Any:
-    from agents.train.grpo_config import WindowedGRPOConfig
+    from agents.train.grpo.config import WindowedGRPOConfig
 
     values: dict[str, Any] = {"output_dir": str(tmp_path), "use_cpu": True, "bf16": False, "report_to": []}
     return WindowedGRPOConfig(**{**values, **overrides})
@@ -33,7 +33,8 @@ def test_config_accepts_server_mode_only(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"vllm_mode='colocate' is not supported.*set vllm_mode='server'"):
         _config(tmp_path, use_vllm=True, vllm_mode="colocate", old_logps="forward")
     with pytest.raises(ValueError, match="use_vllm=True needs old_logps='forward'"):
-        _config(tmp_path, use_vllm=True, vllm_mode="server")
+        _config(tmp_path, use_vllm=True, vllm_mode="server", old_logps="sampling")
+    assert _config(tmp_path, use_vllm=True, vllm_mode="server").old_logps == "forward"  # 'auto' picks it
     with pytest.raises(ValueError, match="demo_script_share > 0 forces scripted ids"):
         _config(tmp_path, **SERVER, demo_script_share=0.5)
     # Every other check still runs, in the same error.

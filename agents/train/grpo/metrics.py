@@ -5,7 +5,7 @@ batch trained on is not what the policy played. The headline names are therefore
 **first round**: the episodes played before any refill (gathered over every rank).
 
 - ``reward``, ``reward_std``: mean and standard deviation, over the valid first-round trajectories,
-  of the score = return + group exploration term (as :func:`~agents.train.grpo_scoring.score_groups`
+  of the score = return + group exploration term (as :func:`~agents.train.grpo.scoring.score_groups`
   computes it on the first-round numbers).
 - ``rewards/{format,accuracy,cot_gain,exploration,return}/mean``, ``format_rate``,
   ``frac_reward_zero_std`` (share of groups whose scores are all equal).
@@ -19,7 +19,8 @@ refills (equal to the headline when nothing was refilled): ``refilled/reward``,
 ``refilled/format_rate``, ``refilled/frac_reward_zero_std``, ``refilled/trajectory/unreadable``.
 
 Figures of the trained batch keep their names: ``dynamic_sampling/*`` (``SamplingReport``),
-``rows/{real,padding}``, ``completions/mean_length``, ``time/{rollout,scoring}``.
+``rows/{real,padding}`` and ``completions/mean_length`` (tokens per real row; all three summed over
+every rank), ``time/{rollout,scoring}`` (this rank's, averaged by TRL's logger).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ import numpy as np
 
 from agents.records import EpisodeRecord
 from agents.train.dynamic_sampling import SamplingReport
-from agents.train.grpo_rows import Row
-from agents.train.grpo_scoring import COLUMN, GroupScores
+from agents.train.grpo.scoring import COLUMN, GroupScores
+from agents.train.grpo.turn_rows import Row
 
 #: Prefix of the post-refill figures.
 REFILLED = "refilled/"
@@ -77,20 +78,29 @@ def trajectory_metrics(stats: np.ndarray) -> dict[str, float]:
     return out
 
 
+def row_counts(rows: Sequence[Row], real_rows: int) -> list[int]:
+    """This rank's ``[real rows, padding rows, completion tokens of the real rows]`` (summed over ranks)."""
+    return [real_rows, len(rows) - real_rows, sum(len(r.completion_ids) for r in rows[:real_rows])]
+
+
 def generation_metrics(
     first: RoundFigures,
     final: RoundFigures,
     report: SamplingReport,
-    rows: Sequence[Row],
-    real_rows: int,
+    counts: Sequence[int],
     seconds: dict[str, float],
 ) -> dict[str, float]:
-    """Every per-generation metric: first-round headline, ``refilled/`` figures, batch figures."""
+    """Every per-generation metric: first-round headline, ``refilled/`` figures, batch figures.
+
+    ``counts``: :func:`row_counts` summed over every rank, so ``rows/real``, ``rows/padding`` and
+    ``completions/mean_length`` describe the whole generation batch, as the reward figures do.
+    """
+    real, padding, tokens = (int(c) for c in counts)
     metrics = {**reward_metrics(first.stats, first.scores), **trajectory_metrics(first.stats)}
     metrics.update(reward_metrics(final.stats, final.scores, REFILLED))
     metrics.update(report.metrics())
-    metrics["rows/real"] = float(real_rows)
-    metrics["rows/padding"] = float(len(rows) - real_rows)
-    metrics["completions/mean_length"] = _mean(np.array([len(r.completion_ids) for r in rows[:real_rows]]))
+    metrics["rows/real"] = float(real)
+    metrics["rows/padding"] = float(padding)
+    metrics["completions/mean_length"] = tokens / real if real else float("nan")
     metrics.update({f"time/{name}": value for name, value in seconds.items()})
     return metrics

@@ -2,7 +2,7 @@
 
 :class:`WindowedSettings` holds the fields TRL's ``GRPOConfig`` does not have (the environment,
 DAPO dynamic sampling, rollout options, the held-out evaluation); :data:`PAPER_TRL_DEFAULTS` the
-paper's stage-III values of TRL fields with their help. ``WindowedGRPOConfig`` (``grpo_config``) combines both with
+paper's stage-III values of TRL fields with their help. ``WindowedGRPOConfig`` (``config``) combines both with
 ``GRPOConfig``; the command line builds its flags from this module so it stays fast to start.
 """
 
@@ -26,7 +26,11 @@ PAPER_TRL_DEFAULTS: dict[str, tuple[Any, type, str]] = {
     "epsilon": (0.2, float, "lower clipping epsilon (paper: 0.2)"),
     "epsilon_high": (0.35, float, "upper clipping epsilon (paper: 0.35)"),
     "loss_type": ("dapo", str, "token mean over the generation batch; must be split-invariant: dapo or cispo"),
-    "temperature": (1.0, float, "sampling temperature of every turn, also used by the loss"),
+    "temperature": (
+        1.0,
+        float,
+        "sampling temperature of the first turn (of every turn without temperature_after_first)",
+    ),
     "top_p": (0.95, float, "nucleus sampling (paper: 0.95)"),
     "top_k": (40, int, "top-k sampling (paper: 40; 0 = off)"),
     "max_completion_length": (2048, int, "new tokens per assistant TURN (paper: 2048)"),
@@ -73,11 +77,27 @@ class WindowedSettings:
     rollout_max_batch_size: int | None = field(
         default=None, metadata={"help": "cap on episodes per generation call (None: all active episodes)"}
     )
+    temperature_after_first: float | None = field(
+        default=None,
+        metadata={
+            "help": "sampling temperature of the second and later turns (paper: 0.9, with temperature 1.0 for the "
+            "first); the loss scores each row at its own turn's temperature (None: temperature on every turn)"
+        },
+    )
     share_prefix: bool = field(
         default=True,
         metadata={
             "help": "prefill the identical prompts of a generation call (a group's first turn) once and decode "
             "every episode from the shared KV cache (same results, less prefill)"
+        },
+    )
+    synced_generation: str = field(
+        default="auto",
+        metadata={
+            "help": "keep the ranks' generation calls in lockstep ('on': transformers' synced_gpus plus one "
+            "all_reduce per call and dummy calls on ranks with fewer turns), 'off', or 'auto': on only under "
+            "ZeRO-3 with ds3_gather_for_generation=False (a forward pass is then a collective; gathered "
+            "parameters make each rank's generation local)"
         },
     )
     freeze_vision: bool = field(
@@ -88,10 +108,12 @@ class WindowedSettings:
         },
     )
     old_logps: str = field(
-        default="sampling",
+        default="auto",
         metadata={
-            "help": "old log-probs of the clipped ratio: 'sampling' (the rollout's own, exact in float32) or "
-            "'forward' (an extra forward pass; for bf16, where cached decoding and a full forward differ)"
+            "help": "old log-probs of the clipped ratio: 'sampling' (the rollout's own, exact in float32; forces "
+            "disable_dropout), 'forward' (an extra forward pass; needed in bf16 / fp16, where cached decoding and "
+            "a full forward differ, and with use_vllm) or 'auto' (forward in bf16 / fp16 or with use_vllm, else "
+            "sampling); 'sampling' with bf16 or fp16 is refused"
         },
     )
     eval_every: int = field(
@@ -110,6 +132,15 @@ class WindowedSettings:
     )
     eval_max_new_tokens: int | None = field(
         default=None, metadata={"help": "new tokens per turn in evaluation (None: max_completion_length)"}
+    )
+    train_pairs_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "recorded samples of the starting policy (a .jsonl file or folder, e.g. rejection sampling's "
+            "samples.jsonl): train only on the pairs whose samples scored different accuracies, the groups that "
+            "carry an advantage (difficulty filter; held-out pairs and pairs outside the environment's dataset are "
+            "never kept). None: every pair"
+        },
     )
     demo_script_share: float = field(
         default=0.0,
@@ -141,8 +172,18 @@ class WindowedSettings:
             problems.append(f"eval_every={self.eval_every} needs eval_pairs >= 1 (the held-out pairs to evaluate on)")
         if self.eval_max_new_tokens is not None and self.eval_max_new_tokens < 1:
             problems.append(f"eval_max_new_tokens must be >= 1 or None, got {self.eval_max_new_tokens}")
-        if self.old_logps not in ("sampling", "forward"):
-            problems.append(f"old_logps must be 'sampling' or 'forward', got {self.old_logps!r}")
+        if self.temperature_after_first is not None and self.temperature_after_first <= 0:
+            problems.append(f"temperature_after_first must be > 0 or None, got {self.temperature_after_first}")
+        if self.synced_generation not in ("auto", "on", "off"):
+            problems.append(f"synced_generation must be 'auto', 'on' or 'off', got {self.synced_generation!r}")
+        if self.old_logps not in ("auto", "sampling", "forward"):
+            problems.append(f"old_logps must be 'auto', 'sampling' or 'forward', got {self.old_logps!r}")
+        if isinstance(self.env_kwargs, dict) and self.env_kwargs.get("initial_frames_input", "images") != "images":
+            problems.append(
+                f"initial_frames_input={self.env_kwargs['initial_frames_input']!r}: the GRPO loss replays each "
+                "turn's prompt images, and initial frames given as one video input cannot be replayed; use "
+                "'images' (the default) for training"
+            )
         return problems
 
     def environment_kwargs(self) -> dict[str, Any]:

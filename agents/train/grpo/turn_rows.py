@@ -37,6 +37,8 @@ class Row:
     episode: int
     turn: int
     truncated: bool = False
+    #: The turn's sampling temperature: the loss scores the row at it (``row_temperature``).
+    temperature: float = 1.0
 
 
 def episode_rows(episode: EpisodeRecord, advantage: float, weight: float = 1.0) -> list[Row]:
@@ -67,6 +69,7 @@ def episode_rows(episode: EpisodeRecord, advantage: float, weight: float = 1.0) 
                 episode=episode.episode,
                 turn=turn.turn,
                 truncated=turn.finish_reason == "length",
+                temperature=float(turn.temperature),
             )
         )
     return rows
@@ -123,7 +126,8 @@ def build_batch(
 
     Keys: ``prompt_ids``, ``prompt_mask``, ``completion_ids``, ``completion_mask``, ``tool_mask``
     (the row weight on every completion token: TRL multiplies it into the loss mask),
-    ``advantages``, ``sampling_per_token_logps`` (the rollout's log-probs), ``mm_token_type_ids``
+    ``advantages``, ``sampling_per_token_logps`` (the rollout's log-probs), ``row_temperatures`` (each
+    row's sampling temperature, at which the loss scores it), ``mm_token_type_ids``
     (over prompt + completion), and when any row has images ``pixel_values``, ``image_grid_thw``,
     ``num_images``. ``num_items_in_batch`` and ``old_per_token_logps`` are the caller's (they need
     the ranks' totals and the trainer's settings).
@@ -158,6 +162,7 @@ def build_batch(
         "tool_mask": tool_mask,
         "advantages": torch.tensor([r.advantage for r in rows], dtype=torch.float32),
         "sampling_per_token_logps": logps,
+        "row_temperatures": torch.tensor([r.temperature for r in rows], dtype=torch.float32),
         "mm_token_type_ids": torch.cat([image_tokens, torch.zeros_like(completion_ids)], dim=1),
     }
     images = [np.array(image) for r in rows for image in r.images]  # cached frames are read-only

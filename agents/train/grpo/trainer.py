@@ -4,19 +4,19 @@
 ``_generate_and_score_completions``. Generation is the batched, environment-driven rollout of
 :class:`agents.rollout.RolloutEngine` with a :class:`TransformersBackend` over the trainer's own
 model (or, with ``use_vllm=True, vllm_mode="server"``, a :class:`VLLMServerBackend` on a vLLM server
-that gets the trainer's weights before each generation round: ``grpo_vllm``), under the environment's
+that gets the trainer's weights before each generation round: ``vllm_server_mode``), under the environment's
 memory window. Each turn record becomes a row whose prompt ids,
-completion ids, sampling log-probs and images are the record's own (see ``grpo_rows``), so the loss
+completion ids, sampling log-probs and images are the record's own (see ``turn_rows``), so the loss
 is computed on exactly the context that was sampled. Rewards come from the environment; the group
 exploration term and advantages are computed after the trajectories' numbers are gathered from every
-rank (``grpo_scoring``); DAPO dynamic sampling refills degenerate groups (``dynamic_sampling``) from
+rank (``scoring``); DAPO dynamic sampling refills degenerate groups (``dynamic_sampling``) from
 the training pairs only.
 
-Logged per generation (``grpo_metrics``): the headline names (``reward``, ``reward_std``,
+Logged per generation (``metrics``): the headline names (``reward``, ``reward_std``,
 ``rewards/<name>/mean``, ``format_rate``, ``trajectory/...``) describe the first round, played before
 any refill (the policy's own reward); the refilled batch trained on is logged under ``refilled/``
 (``refilled/reward``, ``refilled/rewards/<name>/mean``, ...). ``eval_every`` / ``eval_pairs`` hold out
-the last pairs and evaluate the policy greedily on them (``grpo_eval``: ``eval/tau``, ``eval/diff``...).
+the last pairs and evaluate the policy greedily on them (``held_out_eval``: ``eval/tau``, ``eval/diff``...).
 """
 
 from __future__ import annotations
@@ -30,21 +30,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from trl import GRPOTrainer
 
 from agents.backends.base import GenerationBackend, GenerationSettings
 from agents.backends.transformers_backend import TransformersBackend
 from agents.records import EpisodeRecord
 from agents.rollout import RolloutEngine, Script, default_env_factory
 from agents.train.dynamic_sampling import SamplingReport, groups_of_slots, replacement_pairs, swap_flags
-from agents.train.grpo_config import WindowedGRPOConfig
-from agents.train.grpo_eval import HeldOutEvalCallback, held_out_pairs, training_pairs
-from agents.train.grpo_metrics import RoundFigures, generation_metrics
-from agents.train.grpo_rows import Row, build_batch, episode_rows, pad_rows, padded_row_count
-from agents.train.grpo_scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
-from agents.train.grpo_vllm import add_importance_sampling, server_backend, sync_weights
-from vr_env.protocol.labels import LABEL_KEYS
-from vr_env.protocol.writers import final_turn, tool_turn
+from agents.train.grpo.config import WindowedGRPOConfig
+from agents.train.grpo.episodes import PairSwap, demo_script, drain, environment_reward
+from agents.train.grpo.held_out_eval import HeldOutEvalCallback, held_out_pairs, training_pairs
+from agents.train.grpo.launch_checks import SUPPORTED_PATHS, fsdp_problem
+from agents.train.grpo.loss_logps import RowScoredGRPOTrainer
+from agents.train.grpo.metrics import RoundFigures, generation_metrics, row_counts
+from agents.train.grpo.row_temperature import row_temperature_problem
+from agents.train.grpo.scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
+from agents.train.grpo.turn_rows import Row, build_batch, episode_rows, pad_rows, padded_row_count
+from agents.train.grpo.vllm_server_mode import server_backend, sync_weights
 
 #: Keys of the loss batch this trainer returns (``ref_per_token_logps`` only when ``beta != 0``).
 LOSS_BATCH_KEYS: frozenset[str] = frozenset(
@@ -57,6 +58,7 @@ LOSS_BATCH_KEYS: frozenset[str] = frozenset(
         "advantages",
         "num_items_in_batch",
         "sampling_per_token_logps",
+        "row_temperatures",
         "old_per_token_logps",
         "mm_token_type_ids",
         "pixel_values",
@@ -64,47 +66,6 @@ LOSS_BATCH_KEYS: frozenset[str] = frozenset(
         "num_images",
     }
 )
-
-
-def environment_reward(**kwargs: Any) -> list[float | None]:
-    """Placeholder reward function: the windowed trainer scores trajectories with the environment."""
-    raise NotImplementedError("WindowedGRPOTrainer takes its rewards from the environment, not reward functions")
-
-
-class _PairSwap:
-    """Gymnasium wrapper setting each reset's ``swap`` from a shared ``pair_index -> bool`` table."""
-
-    def __init__(self, env: Any, swaps: dict[int, bool]) -> None:
-        self.env, self.swaps = env, swaps
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.env, name)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> Any:
-        options = dict(options or {})
-        if "pair_index" in options and self.swaps:
-            options["swap"] = self.swaps.get(int(options["pair_index"]), False)
-        return self.env.reset(seed=seed, options=options)
-
-
-def demo_script(share: float, seed: int, frames: int, max_calls: int) -> Script:
-    """CPU-demo policy: a seeded ``share`` of episodes write protocol turns with random answers and
-    0..``max_calls`` tool calls (forced ids; the model's log-probs of them are real)."""
-
-    def play(episode: int, turn: int, info: dict[str, Any]) -> str | None:
-        rng = np.random.default_rng([seed, episode, 0xDE])
-        if rng.random() >= share:
-            return None
-        calls = int(rng.integers(0, max_calls + 1))
-        values = rng.integers(0, 3, size=(calls + 1, 4))
-        if turn < calls:
-            picks = sorted(int(i) for i in rng.choice(np.arange(1, frames + 1), size=4, replace=False))
-            answer = dict(zip(LABEL_KEYS, values[turn].tolist(), strict=True))
-            return tool_turn("frames", "look closer", answer, 2, picks)
-        answer = dict(zip(LABEL_KEYS, values[-1].tolist(), strict=True))
-        return final_turn("frames", "done", answer)
-
-    return play
 
 
 @dataclass
@@ -122,7 +83,7 @@ class GenerationRecord:
     first_round: RoundFigures | None = None
 
 
-class WindowedGRPOTrainer(GRPOTrainer):
+class WindowedGRPOTrainer(RowScoredGRPOTrainer):
     """GRPO whose rollouts are the environment's windowed multi-turn episodes, one row per turn.
 
     ``model``: a loaded image-text-to-text model (or a path); ``processing_class``: its processor.
@@ -152,7 +113,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
         self._swaps: dict[int, bool] = {}
         base_factory = env_factory or default_env_factory(**args.environment_kwargs())
         self._base_env_factory = base_factory
-        self._env_factory = lambda: _PairSwap(base_factory(), self._swaps)
+        self._env_factory = lambda: PairSwap(base_factory(), self._swaps)
         probe = base_factory()
         self.num_pairs = len(probe.unwrapped.dataset)
         self.env_config = probe.unwrapped.config
@@ -161,9 +122,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
         if train_dataset is None:
             from datasets import Dataset
 
-            held_out = set(self.eval_pair_indices)
-            pairs = [i for i in range(self.num_pairs) if i not in held_out]
-            train_dataset = Dataset.from_dict({"pair_index": pairs})
+            train_dataset = Dataset.from_dict({"pair_index": self._default_pairs(args)})
         elif "pair_index" not in train_dataset.column_names:
             raise ValueError("the GRPO train dataset needs a 'pair_index' column (pairs of the environment's dataset)")
         #: Sorted distinct pairs of the train dataset: the only pairs dynamic sampling refills from.
@@ -174,6 +133,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
         self._eval_engine: RolloutEngine | None = None
         self.last_eval: dict[str, Any] | None = None  # the latest held-out evaluation: step and eval/* figures
         self._fallback_rows: list[Row] = []
+        self._row_temperatures: torch.Tensor | None = None  # set while TRL scores a batch (``_scored_at``)
         self.last_generation: GenerationRecord | None = None
         super().__init__(
             model=model,
@@ -186,6 +146,20 @@ class WindowedGRPOTrainer(GRPOTrainer):
         self.image_token_id = int(
             getattr(processing_class, "image_token_id", None) or self._tokenizer.convert_tokens_to_ids("<|image_pad|>")
         )
+        if self.is_fsdp_enabled:  # the config refuses it; an accelerate plugin set in code reaches here
+            raise ValueError(
+                fsdp_problem(args) or f"FSDP is not supported by the windowed GRPO trainer; use {SUPPORTED_PATHS}"
+            )
+        dtype = getattr(self.accelerator.unwrap_model(self.model), "dtype", None)
+        if args.old_logps == "sampling" and dtype is not None and dtype != torch.float32:
+            raise ValueError(
+                f"old_logps='sampling' with a {dtype} model: cached decoding and the loss's full forward differ in "
+                "half precision; use old_logps='forward' (or 'auto') or load the model in float32"
+            )
+        if args.temperature_after_first not in (None, self.temperature):
+            problem = row_temperature_problem(self.model)
+            if problem:
+                raise ValueError(f"temperature_after_first needs per-row temperatures in the loss, but {problem}")
         if args.freeze_vision:  # before train() builds the optimizer from the parameters that require grad
             from agents.train.sft import vision_parameters
 
@@ -193,6 +167,22 @@ class WindowedGRPOTrainer(GRPOTrainer):
                 parameter.requires_grad_(False)
         if args.eval_every > 0:
             self.add_callback(HeldOutEvalCallback(self))
+
+    def _default_pairs(self, args: WindowedGRPOConfig) -> list[int]:
+        """Every pair but the held-out ones; with ``train_pairs_from``, only those its samples disagree on."""
+        held_out = set(self.eval_pair_indices)
+        if args.train_pairs_from is None:
+            return [i for i in range(self.num_pairs) if i not in held_out]
+        from agents.train.pass_rates import informative_pairs
+
+        pairs = [i for i in informative_pairs(args.train_pairs_from, exclude=sorted(held_out)) if i < self.num_pairs]
+        if not pairs:
+            raise ValueError(
+                f"train_pairs_from={args.train_pairs_from}: no pair of the environment's {self.num_pairs} (held-out "
+                "ones aside) has samples that scored different accuracies; nothing for GRPO to learn from there "
+                "(record more samples per pair, or drop train_pairs_from to train on every pair)"
+            )
+        return pairs
 
     # ------------------------------------------------------------------ rollouts
     @property
@@ -204,7 +194,26 @@ class WindowedGRPOTrainer(GRPOTrainer):
             top_k=self.top_k or 0,
             max_new_tokens=int(self.max_completion_length or 1),
             do_sample=True,
-            temperature_after_first=None,  # one temperature: TRL's loss recomputes log-probs at it
+            temperature_after_first=self.config.temperature_after_first,  # the loss scores each row at its own
+        )
+
+    @property
+    def synced_generation(self) -> bool:
+        """Whether generation is collective (see ``WindowedSettings.synced_generation``)."""
+        mode = self.config.synced_generation
+        if mode != "auto":
+            return mode == "on"
+        plugin = getattr(self.accelerator.state, "deepspeed_plugin", None)
+        zero3 = self.is_deepspeed_enabled and plugin is not None and plugin.zero_stage == 3
+        return bool(zero3 and not self.config.ds3_gather_for_generation)
+
+    def local_backend(self, model: Any) -> TransformersBackend:
+        """A backend over the unwrapped (under ZeRO-3 gathered, unless configured not to) policy."""
+        return TransformersBackend(
+            model,
+            self.processing_class,
+            share_prefix=self.config.share_prefix,
+            synced_gpus=self.synced_generation,
         )
 
     def _seed(self, *parts: int) -> int:
@@ -270,14 +279,11 @@ class WindowedGRPOTrainer(GRPOTrainer):
             )
         )
         with local_model as unwrapped, torch.no_grad():
-            backend: GenerationBackend = (
-                server_backend(self)
-                if self.use_vllm
-                else TransformersBackend(unwrapped, self.processing_class, share_prefix=self.config.share_prefix)
-            )
+            backend: GenerationBackend = server_backend(self) if self.use_vllm else self.local_backend(unwrapped)
             if self.config.swap_videos:
                 self._swaps.update(swap_flags(pairs, self.config.seed, step))
             episodes = self._play(backend, pairs, self._seed(step, rank, 0))
+            drain(backend)
             report = SamplingReport(groups=0)
             round_ = 0
             while True:
@@ -306,6 +312,7 @@ class WindowedGRPOTrainer(GRPOTrainer):
                     played = self._play(backend, replay, self._seed(step, rank, round_))
                     for i, episode, pair in zip(local, played, replay, strict=True):
                         episodes[i], pairs[i] = episode, pair
+                drain(backend)  # ranks without dropped slots answer the others' synced generation calls
                 report.refill_rounds = round_
                 report.refilled += len(dropped)
             report.unfilled = len(dropped) if self.config.dynamic_sampling else 0
@@ -367,7 +374,8 @@ class WindowedGRPOTrainer(GRPOTrainer):
         scoring_seconds = time.perf_counter() - start
         final = RoundFigures(episodes, self._last_stats, scores)
         seconds = {"rollout": rollout_seconds, "scoring": scoring_seconds}
-        for key, value in generation_metrics(first, final, report, rows, real_rows, seconds).items():
+        counts = self._gather_sums(row_counts(rows, real_rows))
+        for key, value in generation_metrics(first, final, report, counts, seconds).items():
             self._metrics[mode][key].append(value)
         self.last_generation = GenerationRecord(
             episodes=episodes,
@@ -381,48 +389,17 @@ class WindowedGRPOTrainer(GRPOTrainer):
         )
         return batch
 
+    def _gather_sums(self, values: Sequence[int]) -> list[int]:
+        """``values`` summed element-wise over every rank."""
+        from accelerate.utils import gather
+
+        local = torch.tensor([list(values)], dtype=torch.int64, device=self.accelerator.device)
+        return [int(v) for v in gather(local).sum(dim=0).tolist()]
+
     def _gather_counts(self, count: int) -> list[int]:
         from accelerate.utils import gather
 
         return [int(c) for c in gather(torch.tensor([count], device=self.accelerator.device)).tolist()]
-
-    def _forward_kwargs(self, batch: dict[str, Any]) -> dict[str, Any]:
-        keys = ("pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids")
-        return {k: batch[k] for k in keys if k in batch}
-
-    def _logps(self, model: Any, batch: dict[str, Any]) -> Any:
-        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-        logps, _, _ = self._get_per_token_logps_and_entropies(
-            model,
-            ids,
-            mask,
-            batch["completion_ids"].size(1),
-            batch_size=self.config.per_device_train_batch_size,
-            **self._forward_kwargs(batch),
-        )
-        return logps
-
-    def _add_old_and_ref_logps(self, batch: dict[str, Any], mode: str) -> None:
-        """Old log-probs (the rollout's, or a forward pass) and the reference model's, when beta > 0."""
-        from trl.models.utils import disable_gradient_checkpointing
-        from trl.trainer.utils import use_adapter
-
-        kwargs: Any = self.config.gradient_checkpointing_kwargs
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, kwargs):  # type: ignore[arg-type]
-            if self.config.old_logps == "sampling":
-                batch["old_per_token_logps"] = batch["sampling_per_token_logps"]
-            else:
-                batch["old_per_token_logps"] = self._logps(self.model, batch)
-            if self.use_vllm and self.vllm_importance_sampling_correction:
-                add_importance_sampling(self, batch, mode)
-            if self.beta != 0.0:
-                if self.ref_model is not None:
-                    batch["ref_per_token_logps"] = self._logps(self.ref_model, batch)
-                else:
-                    model = self.accelerator.unwrap_model(self.model)
-                    with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
-                        batch["ref_per_token_logps"] = self._logps(self.model, batch)
 
     # ------------------------------------------------------------------ resuming
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:

@@ -45,7 +45,7 @@ from agents.train.metrics import turn_format_valid
 from vr_env.eval.metrics import accuracy_block
 
 if TYPE_CHECKING:
-    from agents.train.grpo import WindowedGRPOTrainer
+    from agents.train.grpo.trainer import WindowedGRPOTrainer
 
 #: The key every evaluation row has (used to find evaluated steps in a restored log history).
 EVAL_KEY = "eval/tau"
@@ -136,8 +136,6 @@ def evaluate_held_out(trainer: WindowedGRPOTrainer) -> dict[str, float | None]:
     from accelerate.utils import gather_object
     from trl.models import unwrap_model_for_generation
 
-    from agents.backends.transformers_backend import TransformersBackend
-
     start = time.perf_counter()
     config, accelerator = trainer.config, trainer.accelerator
     pairs = trainer.eval_pair_indices[accelerator.process_index :: accelerator.num_processes]
@@ -157,7 +155,7 @@ def evaluate_held_out(trainer: WindowedGRPOTrainer) -> dict[str, float | None]:
         _eval_mode(unwrapped),
         torch.no_grad(),
     ):
-        backend = TransformersBackend(unwrapped, trainer.processing_class, share_prefix=config.share_prefix)
+        backend = trainer.local_backend(unwrapped)
         if trainer._eval_engine is None:
             trainer._eval_engine = RolloutEngine(
                 backend,
@@ -176,6 +174,7 @@ def evaluate_held_out(trainer: WindowedGRPOTrainer) -> dict[str, float | None]:
             unreadable = len(result.skipped)
             if result.skipped:  # an env whose reset raised is left half-reset: start afresh next time
                 engine.close()
+        backend.drain()  # synced generation: ranks with fewer (or no) held-out pairs answer the others' calls
     gathered = gather_object([{"summaries": summaries, "unreadable": unreadable}])
     metrics = eval_metrics([s for part in gathered for s in part["summaries"]], sum(p["unreadable"] for p in gathered))
     metrics["eval/seconds"] = time.perf_counter() - start

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from agents.train.grpo_config import WindowedGRPOConfig
+from agents.train.grpo.config import WindowedGRPOConfig
 
 #: Metrics drawn in the reward curve (one panel each), when logged: ``reward`` and the components are
 #: the first round's (before dynamic sampling's refills), ``refilled/reward`` the batch trained on,
@@ -63,7 +63,7 @@ def run_grpo(config: WindowedGRPOConfig, model: str, *, resume: bool = False) ->
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from agents.train.grpo import WindowedGRPOTrainer
+    from agents.train.grpo.trainer import WindowedGRPOTrainer
 
     out = Path(str(config.output_dir))
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,40 @@
+"""Decoding ahead, below the driver: a stop request ends a PyAV decode within a frame, and a
+cancelled warm is not an error (tests/test_driver.py covers prefetch in the episode driver)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from vr_env.video.backends import DecodeCancelled, PyAVBackend, stoppable_decoding
+from vr_env.video.prefetch import Prefetcher
+
+
+def test_a_stop_request_ends_a_decode_and_only_in_its_own_thread(videogen_example: Path) -> None:
+    reader = PyAVBackend().open(str(videogen_example / "videos" / "example_1_A.mp4"))
+    stop = threading.Event()
+    with stoppable_decoding(stop):
+        assert len(reader.read([0, 5])) == 2  # not set: decodes as usual
+        stop.set()
+        with pytest.raises(DecodeCancelled):
+            reader.read_planes([0, 100])
+    assert len(reader.read([0, 5])) == 2  # outside the block the event is not looked at
+
+
+def test_a_cancelled_warm_is_not_an_error_and_a_failing_one_is_counted() -> None:
+    def warm(key: object) -> None:
+        if key == "cancelled":
+            raise DecodeCancelled("clip.mp4")
+        if key == "broken":
+            raise ValueError("unreadable")
+
+    with Prefetcher(warm, workers=1, pairs_ahead=3) as prefetcher:
+        prefetcher.schedule(["cancelled", "broken", "fine"])  # one worker: run in this order
+        deadline = time.monotonic() + 60
+        while prefetcher.warmed < 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert [(key, str(exc)) for key, exc in prefetcher.errors] == [("broken", "unreadable")]
+    assert prefetcher.warmed == 1  # "fine"
