@@ -50,6 +50,8 @@ bench: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/soak.py            # 2,000 episodes per backend, ~35 min on 2 busy cores
 	$(DEV_VENV)/bin/python benchmarks/perception_probe.py # where a tiny VLM loses the noise, ~3 min
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py    # GRPO alone vs an lr = 0 control, ~12 min
+	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --start-pairs 100 --start-answer-now 200 --groups-per-step 4 \
+		--eval-pairs 128 --eval-every 8 --tag answer-now  # from a judge that under-uses the tool, ~18 min
 
 clean:
 	rm -rf $(RUN_VENV) $(DEV_VENV) runs build site *.egg-info

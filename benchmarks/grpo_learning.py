@@ -39,14 +39,27 @@ def env_kwargs(eval_pairs: int) -> dict[str, Any]:
     return {**MINI_ENV, "dataset_kwargs": {**MINI_PRESET, "n": EVAL_START + eval_pairs}, "max_tool_calls": 1}
 
 
-def starting_checkpoint(out: Path, pairs: int, epochs: float, lr: float, threads: int) -> Path:
-    """The shipped base cold-started on ``pairs`` scanner traces (pairs 0..pairs-1)."""
+def starting_checkpoint(out: Path, pairs: int, epochs: float, lr: float, threads: int, answer_now: int = 0) -> Path:
+    """The shipped base cold-started on ``pairs`` scanner traces (pairs 0..pairs-1).
+
+    ``answer_now``: also the kept traces of the ``answer-now`` teacher (no tool call) on the next
+    ``answer_now`` pairs, for a start that calls the tool on some pairs and answers at once on others.
+    """
     from agents.train.config import SFTRunConfig
     from agents.train.sft import train_sft
-    from agents.train.traces import build_traces
+    from agents.train.traces import TRACES_FILE, build_traces
 
     env = {**MINI_ENV, "dataset_kwargs": {**MINI_PRESET, "n": EVAL_START}, "max_tool_calls": 1}
     build_traces("scanner", env, out_dir=out / "traces", limit=pairs, progress=False)
+    if answer_now:
+        build_traces("answer-now", env, out_dir=out / "answer_now", limit=pairs + answer_now, progress=False)
+        later = [
+            line
+            for line in (out / "answer_now" / TRACES_FILE).read_text().splitlines()
+            if json.loads(line)["pair_index"] >= pairs
+        ]
+        with (out / "traces" / TRACES_FILE).open("a", encoding="utf-8") as traces:
+            traces.writelines(line + "\n" for line in later)
     config = SFTRunConfig(
         learning_rate=lr, warmup_ratio=0.05, gradient_accumulation_steps=2, num_train_epochs=epochs,
         freeze_vision=True, save_steps=100_000, logging_steps=1, torch_threads=threads,
@@ -65,7 +78,7 @@ def run(model: Path, out: Path, args: argparse.Namespace, lr: float) -> list[dic
         max_completion_length=args.max_new_tokens, env_kwargs=env_kwargs(args.eval_pairs), beta=0.0,
         logging_steps=1, save_steps=100_000, report_to=[], use_cpu=True, seed=args.seed,
         max_refill_rounds=args.refill_rounds, eval_every=args.eval_every, eval_pairs=args.eval_pairs,
-        lr_scheduler_type="constant", freeze_vision=args.freeze_vision,
+        lr_scheduler_type="constant", freeze_vision=args.freeze_vision, reward=args.reward,
     )  # fmt: skip
     run_grpo(config, str(model))
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -157,6 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--start-pairs", type=int, default=200, help="scanner traces of the made start checkpoint")
     parser.add_argument("--start-epochs", type=float, default=1.5)
     parser.add_argument("--start-lr", type=float, default=1e-3)
+    parser.add_argument(
+        "--start-answer-now", type=int, default=0,
+        help="also SFT on the answer-now teacher's kept traces of the next N pairs (a start that calls the tool less)",
+    )  # fmt: skip
+    parser.add_argument("--tag", default="", help="result files grpo_learning-TAG.* (default: grpo_learning.*)")
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--lr", type=float, default=6e-5)
     parser.add_argument("--group", type=int, default=8)
@@ -166,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--eval-pairs", type=int, default=64)
     parser.add_argument("--max-new-tokens", type=int, default=320)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reward", default="paper", help="reward preset of the environment: paper or binary")
     parser.add_argument("--freeze-vision", action=argparse.BooleanOptionalAction, default=True,
                         help="freeze the vision tower during GRPO")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
@@ -182,14 +201,18 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(args.work)
     args.work.mkdir(parents=True)
     if args.model is None:
-        model = starting_checkpoint(args.work, args.start_pairs, args.start_epochs, args.start_lr, args.threads)
+        model = starting_checkpoint(
+            args.work, args.start_pairs, args.start_epochs, args.start_lr, args.threads, args.start_answer_now
+        )
         start = f"the shipped base + SFT on {args.start_pairs} scanner traces ({args.start_epochs:g} epoch, lr {args.start_lr:g})"
+        if args.start_answer_now:
+            start += f" and the answer-now traces of the next {args.start_answer_now} pairs (no tool call)"
     else:
         model, start = args.model, str(args.model)
     runs = {f"lr {args.lr:g}": args.lr} | ({} if args.no_control else {"lr 0 (control)": 0.0})
     result: dict[str, Any] = {
         "command": "python benchmarks/grpo_learning.py "
-        + " ".join(_flag(k, v) for k, v in vars(args).items() if v is not None and k not in ("work", "out")),
+        + " ".join(_flag(k, v) for k, v in vars(args).items() if v not in (None, "") and k not in ("work", "out")),
         "machine": f"{platform.machine()} CPU, torch threads {args.threads}",
         "start": start,
         "eval_pairs": args.eval_pairs,
@@ -201,9 +224,10 @@ def main(argv: list[str] | None = None) -> None:
         print(label, result["runs"][label]["curves"]["eval/diff"], flush=True)
     result["seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "grpo_learning.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (args.out / "grpo_learning.md").write_text(markdown(result), encoding="utf-8")
-    plot(result, args.out / "grpo_learning.png")
+    name = f"grpo_learning-{args.tag}" if args.tag else "grpo_learning"
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (args.out / f"{name}.md").write_text(markdown(result), encoding="utf-8")
+    plot(result, args.out / f"{name}.png")
     print(markdown(result))
 
 

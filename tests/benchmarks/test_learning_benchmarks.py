@@ -35,17 +35,22 @@ def test_perception_probe_tiny(tmp_path: Path) -> None:
 
 def test_grpo_learning_tiny(tmp_path: Path) -> None:
     flags = "--start-pairs 2 --start-epochs 1 --steps 1 --eval-every 1 --eval-pairs 2 --group 2 --groups-per-step 1 "
-    flags += "--max-new-tokens 16 --threads 1"
+    flags += "--max-new-tokens 16 --threads 1 --start-answer-now 3 --tag mixed"
     load("grpo_learning").main([*flags.split(), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")])
-    result = json.loads((tmp_path / "out" / "grpo_learning.json").read_text())
+    result = json.loads((tmp_path / "out" / "grpo_learning-mixed.json").read_text())
+    assert "answer-now traces of the next 3 pairs" in result["start"] and "--tag mixed" in result["command"]
+    traces = [json.loads(line) for line in (tmp_path / "work" / "traces" / "traces.jsonl").read_text().splitlines()]
+    assert {t["meta"]["teacher"] for t in traces if t["pair_index"] < 2} == {"scanner"}
+    later = [t["meta"]["teacher"] for t in traces if t["pair_index"] >= 2]
+    assert later and set(later) == {"answer-now"}
     assert list(result["runs"]) == ["lr 6e-05", "lr 0 (control)"]
     for run in result["runs"].values():
         assert [step for step, _ in run["curves"]["eval/tau"]] == [0, 1]
         assert len(run["curves"]["reward"]) == 1
     control = result["runs"]["lr 0 (control)"]["curves"]["eval/tau"]
     assert control[0][1] == control[1][1], "lr = 0 changes nothing"
-    assert (tmp_path / "out" / "grpo_learning.png").stat().st_size > 5000
+    assert (tmp_path / "out" / "grpo_learning-mixed.png").stat().st_size > 5000
     assert (
         "--freeze-vision" in result["command"]
-        and "lr 0 (control)" in (tmp_path / "out" / "grpo_learning.md").read_text()
+        and "lr 0 (control)" in (tmp_path / "out" / "grpo_learning-mixed.md").read_text()
     )

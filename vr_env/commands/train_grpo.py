@@ -116,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
     except _server_error() as error:  # use_vllm: the server cannot be reached
         print(f"vr-env train grpo: {error}", file=sys.stderr)
         return 2
+    from agents.train.process_group import close_process_group
+
+    close_process_group()
     if summary.pop("main_process", True):
         print(json.dumps(summary, indent=2))
     return 0

@@ -29,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     except (ModelPathError, FileNotFoundError, ValueError) as exc:
         print(f"train sft: error: {exc}", file=sys.stderr)
         return 2
+    from agents.train.process_group import close_process_group
+
+    close_process_group()
     losses = result.losses()
     trend = f"loss {losses[0]:.3f} -> {losses[-1]:.3f}" if losses else "no loss logged"
     print(f"trained on {result.examples} turns from {result.episodes} episodes ({trend}); model in {args.out}")
