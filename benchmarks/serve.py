@@ -24,10 +24,8 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,30 +35,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def start(judge: Any, **config: Any) -> tuple[Any, threading.Thread, str]:
-    import uvicorn
-
-    from agents.judge.config import ServeConfig
-    from agents.judge.server import create_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(judge, ServeConfig(**config)), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
 def measure(
     judge: Any, videos: list[Any], max_batch: int, clients: int, requests: int, tag: str, max_queue: int = 512
 ) -> dict[str, Any]:
     from agents.judge.client import JudgeClient
+    from agents.judge.config import ServeConfig
+    from agents.judge.server import serve_in_thread
 
-    server, thread, url = start(judge, max_batch=max_batch, batch_wait_ms=30, cache_entries=0, max_queue=max_queue)
-    client = JudgeClient(url, timeout=600, retries=50)
+    config = ServeConfig(max_batch=max_batch, batch_wait_ms=30, cache_entries=0, max_queue=max_queue)
+    with serve_in_thread(judge, config) as url:
+        return _measure(JudgeClient(url, timeout=600, retries=50), videos, clients, requests, tag)
+
+
+def _measure(client: Any, videos: list[Any], clients: int, requests: int, tag: str) -> dict[str, Any]:
 
     def one(index: int) -> float:
         began = time.perf_counter()
@@ -75,8 +62,6 @@ def measure(
         latencies = sorted(pool.map(one, range(requests)))
     seconds = time.perf_counter() - began
     metrics = client.metrics()
-    server.should_exit = True
-    thread.join(30)
     return {
         "seconds": seconds,
         "comparisons_per_s": requests / seconds,

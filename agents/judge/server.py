@@ -21,7 +21,8 @@ import json
 import tempfile
 import time
 from collections import Counter
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -349,3 +350,33 @@ def serve(judge: Judge, config: ServeConfig | None = None, **uvicorn_kwargs: Any
 
         torch.set_num_threads(config.threads)
     uvicorn.run(create_app(judge, config), host=config.host, port=config.port, **uvicorn_kwargs)
+
+
+@contextmanager
+def serve_in_thread(judge: Judge, config: ServeConfig | None = None, start_timeout: float = 60.0) -> Iterator[str]:
+    """Serve ``judge`` on a free loopback port in a background thread; yields the base URL.
+
+    For an in-process reward (a training script that calls the judge over HTTP) and for tests. On
+    exit the server is asked to stop and its thread joined.
+    """
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(judge, config), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.05)
+    try:
+        if not server.started:
+            raise RuntimeError(f"the judge service did not start within {start_timeout:g} s")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
