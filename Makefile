@@ -52,6 +52,8 @@ bench: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py    # GRPO alone vs an lr = 0 control, ~12 min
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --start-pairs 100 --start-answer-now 200 --groups-per-step 4 \
 		--eval-pairs 128 --eval-every 8 --tag answer-now  # from a judge that under-uses the tool, ~18 min
+	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --start-pairs 200 --start-answer-now 200 --steps 4 --lr 2e-4 \
+		--groups-per-step 16 --eval-every 2 --eval-pairs 128 --tag big-steps  # 16 groups a step: held-out diff rises, ~19 min
 
 clean:
 	rm -rf $(RUN_VENV) $(DEV_VENV) runs build site *.egg-info

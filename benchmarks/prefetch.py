@@ -126,10 +126,12 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 def parse_variant(variant: str, config: Any) -> Any:
     """``"2"``: 2 workers, each decode with FFmpeg's threads (the default); ``"2s"``: single-threaded
-    decodes; ``"default"``: ``PrefetchConfig()`` (the cores, at most 4)."""
-    if variant == "default":
-        return config()
-    return config(workers=int(variant.rstrip("s")), single_threaded=variant.endswith("s"))
+    decodes; ``"2c"``: also converting every candidate at the tool's budget ahead (``convert_ahead``);
+    ``"default"``: ``PrefetchConfig()`` (the cores, at most 4); ``"default-c"``: that, converting ahead."""
+    if variant.startswith("default"):
+        return config(convert_ahead=variant.endswith("-c"))
+    workers = int(variant.rstrip("sc"))
+    return config(workers=workers, single_threaded="s" in variant, convert_ahead="c" in variant)
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -154,8 +156,9 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         nargs="+",
-        default=["0", "1", "2", "1s", "2s"],
-        help="variants: N workers (FFmpeg's threads on, the default), or Ns decoding single-threaded; 0: off",
+        default=["0", "1", "2", "1s", "2s", "1c", "2c"],
+        help="variants: N workers (FFmpeg's threads on, the default), Ns decoding single-threaded, Nc also "
+        "converting every candidate ahead (convert_ahead); 0: off",
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results")
     parser.add_argument(
@@ -200,7 +203,7 @@ def main() -> None:
         by = {t["workers"]: t for t in throughput}
 
         # Sleeping policy: per-pair decode time from a run without sleep or prefetch, just before.
-        sleeping: dict[str, list[dict[str, Any]]] = {"ref": [], "on": [], "off": []}
+        sleeping: dict[str, list[dict[str, Any]]] = {"ref": [], "on": [], "convert": [], "off": []}
         for _ in range(args.repeats if "sleeping" in args.parts else 0):
             reference = run({**base, "workers": "0"})
             ends = reference["ends"]
@@ -208,6 +211,7 @@ def main() -> None:
             sleep = statistics.fmean(decode) / statistics.fmean(reference["turns"])
             policy = [sleep * t for t in reference["turns"]]
             on = run({**base, "workers": "default", "sleep": sleep})
+            convert = run({**base, "workers": "default-c", "sleep": sleep})
             off = run({**base, "workers": "0", "sleep": sleep})
             # B: only the reset (the decode prefetch moves) as decode time; the steps stay with the policy
             resets = [max(0.0, d - e) for d, e in zip(decode, reference["steps"], strict=True)]
@@ -218,16 +222,22 @@ def main() -> None:
                     "sum_max": sum(max(p, d) for p, d in zip(policy, decode, strict=True)),
                     "sum": sum(p + d for p, d in zip(policy, decode, strict=True)),
                     "sum_max_reset": sum(max(p, r) for p, r in zip(with_steps, resets, strict=True)),
+                    "first_decode": decode[0],
                 }
             )
             sleeping["on"].append(on)
+            sleeping["convert"].append(convert)
             sleeping["off"].append(off)
-            print(f"sleeping: prefetch {on['wall']:.1f} s, none {off['wall']:.1f} s", flush=True)
+            print(
+                f"sleeping: prefetch {on['wall']:.1f} s, converting ahead {convert['wall']:.1f} s, "
+                f"none {off['wall']:.1f} s",
+                flush=True,
+            )
 
     def med(values: Any) -> float:
         return float(statistics.median(values))
 
-    refs, ons, offs = sleeping["ref"], sleeping["on"], sleeping["off"]
+    refs, ons, offs, converts = sleeping["ref"], sleeping["on"], sleeping["off"], sleeping["convert"]
     if not ons:
         sleep_result = previous["sleeping_policy"]
     else:
@@ -244,20 +254,28 @@ def main() -> None:
                 med(o["wall"] / r["sum_max_reset"] for o, r in zip(ons, refs, strict=True)), 3
             ),
             "no_prefetch_vs_sum": round(med(o["wall"] / r["sum"] for o, r in zip(offs, refs, strict=True)), 3),
+            "wall_convert_ahead_s": round(med(r["wall"] for r in converts), 2),
+            "convert_ahead_vs_sum_max": round(
+                med(c["wall"] / r["sum_max"] for c, r in zip(converts, refs, strict=True)), 3
+            ),
+            "first_pair_decode_s": round(med(r["first_decode"] for r in refs), 2),
+            "cpu_s_per_pair_prefetch": round(med(o["cpu"] / o["pairs"] for o in ons), 3),
+            "cpu_s_per_pair_convert_ahead": round(med(c["cpu"] / c["pairs"] for c in converts), 3),
             "others_busy": round(med(r["others_busy"] for r in ons), 2),
             "runs": [
                 {
                     "prefetch_s": round(o["wall"], 2),
                     "no_prefetch_s": round(f["wall"], 2),
+                    "convert_ahead_s": round(c["wall"], 2),
                     "sum_max_s": round(r["sum_max"], 2),
                 }
-                for o, f, r in zip(ons, offs, refs, strict=True)
+                for o, f, c, r in zip(ons, offs, converts, refs, strict=True)
             ],
             "workers": "default",
         }
     ratios = {
         f"{two} vs {one}": round(by[two]["pairs_per_s"] / by[one]["pairs_per_s"], 2)
-        for one, two in (("1", "2"), ("1s", "2s"))
+        for one, two in (("1", "2"), ("1s", "2s"), ("1c", "2c"))
         if one in by and two in by
     }
     load = os.getloadavg()
@@ -313,6 +331,8 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         "|---|---:|---:|---:|",
         f"| prefetch ({s['workers']}) | {s['wall_prefetch_s']} | sum of max(policy, decode) {s['sum_max_s']} | "
         f"**{s['prefetch_vs_sum_max']}** |",
+        f"| prefetch, converting ahead ({s['workers']}, `convert_ahead`) | {s['wall_convert_ahead_s']} | "
+        f"sum of max(policy, decode) {s['sum_max_s']} | **{s['convert_ahead_vs_sum_max']}** |",
         f"| no prefetch | {s['wall_no_prefetch_s']} | sum of policy + decode {s['sum_s']} | {s['no_prefetch_vs_sum']} |",
         f"| prefetch, split reference | {s['wall_prefetch_s']} | sum of max(policy + steps, reset) "
         f"{s.get('sum_max_reset_s', '-')} | {s.get('prefetch_vs_sum_max_reset', '-')} |",
@@ -321,6 +341,11 @@ def write_markdown(path: Path, result: dict[str, Any]) -> None:
         "reset, where the decoding happens, and its steps: fetched frames converted and resized, the",
         "scanner's own work); the split reference counts only the reset as decode time and the steps with",
         "the policy, since a step cannot overlap with the policy turn that asked for it (one environment).",
+        "Converting ahead (`PrefetchConfig(convert_ahead=True)`, `vr-env eval --convert-ahead`) moves those",
+        "steps' conversions into the workers: every candidate frame at the tool's budget, fetched or not.",
+        f"CPU per pair: {s.get('cpu_s_per_pair_prefetch', '-')} s with prefetch, "
+        f"{s.get('cpu_s_per_pair_convert_ahead', '-')} s converting ahead.",
+        f"The first pair's decode, which nothing can overlap: {s.get('first_pair_decode_s', '-')} s.",
         "",
         f"Machine load during the prefetch run: others busy {s['others_busy']:.0%}.",
         "",

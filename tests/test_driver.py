@@ -176,18 +176,19 @@ def test_prefetch_changes_no_result(videogen_example: Path, tmp_path: Path) -> N
     from vr_env.eval.runner import evaluate
 
     rows = {}
-    for workers in (0, 2):
+    variants = {"off": 0, "2 workers": 2, "convert ahead": PrefetchConfig(2, convert_ahead=True)}
+    for name, prefetch in variants.items():
         source = RecordingSource(cache_bytes=2 * 1024**3)
         env_kwargs = {"dataset": "videogen-reward", "data_root": str(videogen_example)}
-        out = tmp_path / f"workers-{workers}"
+        out = tmp_path / name.replace(" ", "-")
         evaluate("scanner", env_kwargs, swap_check=True, out_dir=out, plots=False, progress=False,
-                 frame_source=source, prefetch=workers)  # fmt: skip
+                 frame_source=source, prefetch=prefetch)  # fmt: skip
         lines = (out / "results.jsonl").read_text().splitlines()
-        rows[workers] = [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+        rows[name] = [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
         decoded_by = {name for name, _ in source.calls}
-        assert any(name.startswith("vr-env-prefetch") for name in decoded_by) == (workers > 0)
-    assert len(rows[0]) == 4 and all(r["status"] == "ok" for r in rows[0])
-    assert rows[2] == rows[0]  # same rows, same order
+        assert any(name.startswith("vr-env-prefetch") for name in decoded_by) == (prefetch != 0)
+    assert len(rows["off"]) == 4 and all(r["status"] == "ok" for r in rows["off"])
+    assert rows["2 workers"] == rows["off"] and rows["convert ahead"] == rows["off"]  # same rows, same order
     assert not prefetch_threads()
 
 
@@ -269,6 +270,9 @@ def test_eval_cli_prefetch_switch(tmp_path: Path) -> None:
         assert main([*args, "--prefetch-workers", workers]) == 0
         assert len((out / "results.jsonl").read_text().splitlines()) == 3
     assert main([*args[:-2], "--out", str(tmp_path / "bad"), "--prefetch-workers", "-1"]) == 2
+    assert main([*args, "--out", str(tmp_path / "convert"), "--convert-ahead"]) == 0
+    assert len((tmp_path / "convert" / "results.jsonl").read_text().splitlines()) == 3
+    assert main([*args, "--out", str(tmp_path / "none"), "--convert-ahead", "--prefetch-workers", "0"]) == 2
 
 
 def test_a_lazy_job_stream_is_prefetched_from_upcoming_without_being_consumed_early() -> None:

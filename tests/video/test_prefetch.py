@@ -38,3 +38,47 @@ def test_a_cancelled_warm_is_not_an_error_and_a_failing_one_is_counted() -> None
             time.sleep(0.001)
     assert [(key, str(exc)) for key, exc in prefetcher.errors] == [("broken", "unreadable")]
     assert prefetcher.warmed == 1  # "fine"
+
+
+def test_converting_ahead_leaves_tool_calls_nothing_to_convert(
+    videogen_example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After ``warm_pair(convert=True)`` the scanner's tool calls (3 x 8 frames) are cache lookups;
+    without it, they convert in the driver's thread."""
+    import vr_env.video.source as source_module
+    from vr_env.agent_registry import make_agent
+    from vr_env.driver import Job
+    from vr_env.env import VRJudgeEnv
+    from vr_env.video import FrameSource
+    from vr_env.video.prefetch import warm_pair
+
+    converted: list[str] = []
+    convert = source_module.planes_to_rgb
+
+    def counting(*args: object, **kwargs: object) -> object:
+        converted.append(threading.current_thread().name)
+        return convert(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(source_module, "planes_to_rgb", counting)
+    counts = {}
+    for ahead in (False, True):
+        env = VRJudgeEnv(
+            dataset="videogen-reward",
+            data_root=str(videogen_example),
+            frame_source=FrameSource(cache_bytes=2 * 1024**3),
+        )
+        release = warm_pair(env, Job(0), convert=ahead)
+        converted.clear()
+        agent = make_agent("scanner", seed=0)
+        observation, info = env.reset(seed=0, options={"pair_index": 0})
+        agent.reset(0)
+        terminated = truncated = False
+        calls = 0
+        while not (terminated or truncated):
+            observation, _, terminated, truncated, info = env.step(agent.act(observation, info))
+            calls = int(info["tool_calls"])
+        counts[ahead] = len(converted)
+        release()
+        env.close()
+        assert calls == 3
+    assert counts == {False: 24, True: 0}

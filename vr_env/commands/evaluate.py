@@ -122,6 +122,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="threads decoding upcoming pairs while episodes run (0: off; default: the cores, at most 4; docs/video.md)",
     )
     parser.add_argument(
+        "--convert-ahead",
+        action="store_true",
+        help="prefetch workers also convert every candidate frame at the tool's budget, so tool calls never "
+        "wait on a conversion (for a policy slower than decoding; more CPU and memory; docs/video.md)",
+    )
+    parser.add_argument(
         "--shard",
         type=shard_arg,
         default=None,
@@ -137,6 +143,20 @@ def shard_arg(text: str) -> Any:
         return Shard.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def prefetch_config(workers: int | None, convert_ahead: bool) -> Any:
+    """``--prefetch-workers`` and ``--convert-ahead`` as the driver's ``PrefetchConfig``."""
+    from dataclasses import replace
+
+    from vr_env.video.prefetch import PrefetchConfig
+
+    config = PrefetchConfig.of(workers)
+    if not convert_ahead:
+        return config
+    if not config.enabled:
+        raise ValueError("--convert-ahead needs prefetch workers (--prefetch-workers >= 1)")
+    return replace(config, convert_ahead=True)
 
 
 def _args_dict(args: argparse.Namespace) -> dict[str, Any]:
@@ -228,7 +248,7 @@ def run(args: argparse.Namespace) -> int:
             on_episode=recorder.on_episode if recorder is not None else None,
             shard=args.shard,
             data_parallel=launch is not None,
-            prefetch=args.prefetch_workers,
+            prefetch=prefetch_config(args.prefetch_workers, args.convert_ahead),
         )
     except EvalConfigError as exc:
         print(f"eval: error: {overwrite_hint(str(exc))}", file=sys.stderr)

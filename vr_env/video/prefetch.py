@@ -78,6 +78,14 @@ class PrefetchConfig:
             "then the only parallelism; the default keeps FFmpeg's threads, faster in benchmarks/prefetch.py)"
         },
     )
+    convert_ahead: bool = field(
+        default=False,
+        metadata={
+            "help": "workers also convert every candidate frame to RGB at the tool's pixel budget, so a tool "
+            "call's frames are cache lookups: for a policy slower than decoding (a GPU model, an API); costs "
+            "CPU and memory for the candidates never fetched (benchmarks/prefetch.py, docs/video.md)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
@@ -215,12 +223,19 @@ def _base(env: Any) -> Any:
     return getattr(env, "unwrapped", env)
 
 
-def warm_pair(env: Any, job: Job, stop: threading.Event | None = None) -> Release:
+#: Candidate frames converted per call when converting ahead: the video's lock is released between
+#: chunks, so the driver's thread (a tool call on that pair) never waits for more than one chunk.
+CONVERT_CHUNK = 4
+
+
+def warm_pair(env: Any, job: Job, stop: threading.Event | None = None, convert: bool = False) -> Release:
     """Decode what ``env.reset`` for ``job`` decodes first into the env's frame cache, and pin it.
 
     That is the initial frames of both videos at the initial budget (and so, with the default
-    ``"candidates"`` strategy, every candidate frame, kept as decoded). Returns the callable that
-    unpins. Raises what the env would raise (a data error); then nothing stays pinned.
+    ``"candidates"`` strategy, every candidate frame, kept as decoded). ``convert``: then also every
+    candidate frame at the tool's budget (``retrieved_max_pixels``), what a tool call would convert,
+    in chunks of :data:`CONVERT_CHUNK` (nothing when the environment allows no tool call). Returns the
+    callable that unpins. Raises what the env would raise (a data error); then nothing stays pinned.
     """
     base = _base(env)
     source, config = base.frame_source, base.config
@@ -251,6 +266,18 @@ def warm_pair(env: Any, job: Job, stop: threading.Event | None = None) -> Releas
                     max_pixels=config.initial_max_pixels,
                     min_pixels=config.min_pixels,
                 )
+        if convert and config.max_tool_calls > 0:
+            for ref in refs.values():
+                for start in range(0, config.frames_per_video, CONVERT_CHUNK):
+                    if stop is not None and stop.is_set():
+                        return release
+                    source.frames(
+                        ref,
+                        range(start, min(start + CONVERT_CHUNK, config.frames_per_video)),
+                        frames_per_video=config.frames_per_video,
+                        max_pixels=config.retrieved_max_pixels,
+                        min_pixels=config.min_pixels,
+                    )
     except BaseException:
         release()
         raise
@@ -269,6 +296,7 @@ class Lookahead:
         self.cursor = 0
         self.prefetcher = Prefetcher(self._warm, config.workers, config.ahead, config.niceness)
         self.single_threaded = config.single_threaded
+        self.convert_ahead = config.convert_ahead
         self.env = env
         self._schedule()
 
@@ -291,7 +319,7 @@ class Lookahead:
             stoppable_decoding(stopping),
             single_threaded_decoding() if self.single_threaded else contextlib.nullcontext(),
         ):
-            return warm_pair(self.env, self.first[key], stopping)
+            return warm_pair(self.env, self.first[key], stopping, convert=self.convert_ahead)
 
     def _schedule(self) -> None:
         self.prefetcher.schedule(self.order[self.cursor : self.cursor + self.prefetcher.pairs_ahead])
