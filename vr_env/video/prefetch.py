@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vr_env.video.backends import DecodeCancelled, single_threaded_decoding, stoppable_decoding
+from vr_env.video.errors import VideoError
 
 if TYPE_CHECKING:
     from vr_env.driver import Job
@@ -267,21 +268,31 @@ def warm_pair(env: Any, job: Job, stop: threading.Event | None = None, convert: 
                     min_pixels=config.min_pixels,
                 )
         if convert and config.max_tool_calls > 0:
-            for ref in refs.values():
-                for start in range(0, config.frames_per_video, CONVERT_CHUNK):
-                    if stop is not None and stop.is_set():
-                        return release
-                    source.frames(
-                        ref,
-                        range(start, min(start + CONVERT_CHUNK, config.frames_per_video)),
-                        frames_per_video=config.frames_per_video,
-                        max_pixels=config.retrieved_max_pixels,
-                        min_pixels=config.min_pixels,
-                    )
+            _convert_candidates(source, config, list(refs.values()), stop)
     except BaseException:
         release()
         raise
     return release
+
+
+def _convert_candidates(source: Any, config: Any, refs: list[Any], stop: threading.Event | None) -> None:
+    """Every candidate of ``refs`` at the tool's budget, :data:`CONVERT_CHUNK` frames a call. Optional
+    work: a frame that cannot be converted is left to the tool call that asks for it (where it is the
+    data error it would be without prefetch), so it is not counted as a failed warm."""
+    for ref in refs:
+        for start in range(0, config.frames_per_video, CONVERT_CHUNK):
+            if stop is not None and stop.is_set():
+                return
+            try:
+                source.frames(
+                    ref,
+                    range(start, min(start + CONVERT_CHUNK, config.frames_per_video)),
+                    frames_per_video=config.frames_per_video,
+                    max_pixels=config.retrieved_max_pixels,
+                    min_pixels=config.min_pixels,
+                )
+            except VideoError:
+                return
 
 
 class Lookahead:
