@@ -6,6 +6,11 @@ up to 2048 new tokens per turn, learning rate 1e-6; plus :class:`WindowedSetting
 DAPO dynamic sampling with a cap on refill rounds, rollout options). vLLM generation: server mode only,
 with ``old_logps="forward"`` (``agents.train.grpo.vllm_server_mode``).
 
+Precision: ``bf16`` left unset is on for a GPU run (TRL's default) and off on a CPU (``use_cpu`` or
+no CUDA), where bf16 is slow and rounds the weights; ``run_grpo`` loads the policy in float32 (TRL's
+rule for a checkpoint path) unless ``model_init_kwargs={"dtype": ...}`` says otherwise, so ``bf16``
+is mixed precision over float32 weights.
+
 Refused when the config is built: ``old_logps="sampling"`` in bf16 / fp16 (``"auto"``, the default,
 picks ``"forward"`` there; ``"sampling"`` forces ``disable_dropout``), FSDP, ``save_steps`` inside a
 generation cycle (``launch_checks``), an ``initial_frames_input="video"`` environment. With
@@ -26,6 +31,13 @@ from agents.train.grpo.settings import PAPER_TRL_DEFAULTS, SPLIT_INVARIANT_LOSSE
 from agents.train.grpo.vllm_server_mode import vllm_settings_problems
 
 logger = logging.getLogger(__name__)
+
+
+def _cuda_training(config: Any) -> bool:
+    """Whether the run trains on a GPU (not ``use_cpu`` and CUDA available)."""
+    import torch
+
+    return not config.use_cpu and torch.cuda.is_available()
 
 
 def _paper(name: str) -> Any:
@@ -51,6 +63,8 @@ class WindowedGRPOConfig(GRPOConfig, WindowedSettings):
     log_completions: bool = _paper("log_completions")
 
     def __post_init__(self) -> None:
+        if self.bf16 is None and not self.fp16 and not _cuda_training(self):
+            self.bf16 = False  # TRL turns bf16 on when unset; a CPU run stays in float32 (exact sampling log-probs)
         problems = self.settings_problems()
         problems.extend(self._precision_problems())
         if self.loss_type not in SPLIT_INVARIANT_LOSSES:
@@ -75,7 +89,7 @@ class WindowedGRPOConfig(GRPOConfig, WindowedSettings):
 
     @property
     def half_precision(self) -> bool:
-        """bf16 or fp16 mixed precision (TRL turns bf16 on when it is left unset and fp16 is off)."""
+        """bf16 or fp16 mixed precision (on a GPU, TRL turns bf16 on when it is left unset and fp16 is off)."""
         return bool(self.fp16) or self.bf16 is None or bool(self.bf16)
 
     def _precision_problems(self) -> list[str]:

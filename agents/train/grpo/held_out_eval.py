@@ -24,6 +24,7 @@ Logged into the trainer's log history at the step (so ``metrics.jsonl`` of ``run
 counts as wrong), ``eval/format_valid_turn_rate`` (as ``agents.train.metrics.protocol_stats``),
 ``eval/tool_calls_per_episode``, ``eval/return`` (mean episode return), ``eval/finished_rate``,
 ``eval/episodes``, ``eval/unreadable`` (held-out pairs that could not be read), ``eval/seconds``.
+With ``best_metric``, the best evaluation's policy is kept in ``output_dir/best`` (``best_policy``).
 A figure with nothing to average (e.g. ``eval/diff`` when every held-out OA label is a tie, or no
 episode could be played) is ``None`` (``null`` in the JSON lines), never NaN.
 """
@@ -41,6 +42,7 @@ from transformers import Trainer, TrainerCallback
 from agents.backends.base import GenerationSettings
 from agents.records import EpisodeRecord
 from agents.rollout import RolloutEngine
+from agents.train.grpo.best_policy import BestPolicy
 from agents.train.metrics import turn_format_valid
 from vr_env.eval.metrics import accuracy_block
 
@@ -187,6 +189,9 @@ class HeldOutEvalCallback(TrainerCallback):
     def __init__(self, trainer: WindowedGRPOTrainer) -> None:
         self.trainer = trainer
         self.evaluated: set[int] = set()
+        metric = trainer.config.best_metric
+        #: With ``best_metric``: the best evaluation so far, its policy saved to ``output_dir/best``.
+        self.best = BestPolicy(metric, str(trainer.config.output_dir)) if metric else None
 
     def _evaluate(self, state: Any, control: Any) -> None:
         step = int(state.global_step)
@@ -196,12 +201,16 @@ class HeldOutEvalCallback(TrainerCallback):
         self.evaluated.add(step)
         metrics = evaluate_held_out(self.trainer)
         self.trainer.last_eval = {"step": step, **metrics}
+        if self.best is not None:
+            self.best.offer(self.trainer, step, metrics)
         should_log = control.should_log
         logs: dict[str, Any] = dict(metrics)
         Trainer.log(self.trainer, logs)  # not GRPOTrainer.log: it would take the pending training metrics
         control.should_log = self.trainer.control.should_log = should_log  # on_log clears it: keep the step's log
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if self.best is not None:
+            self.best.start(resumed=state.global_step > 0, main_process=self.trainer.accelerator.is_main_process)
         self._evaluate(state, control)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

@@ -5,7 +5,8 @@
 random-weight model (CPU demos). Outputs in ``config.output_dir``: ``checkpoint-N/`` (TRL's, for
 resuming), the final model and processor, ``grpo_config.json``, ``metrics.jsonl`` (one line per
 logged step, every reward component; with ``eval_every`` also the ``eval/*`` rows of the held-out
-evaluation) and ``reward_curve.png``.
+evaluation) and ``reward_curve.png``; with ``best_metric``, ``best/`` holds the policy of the best
+held-out evaluation (``best_policy``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ def resolve_model(model: str, output_dir: str | Path, seed: int = 0) -> Path:
     return folder
 
 
+def policy_dtype(config: WindowedGRPOConfig) -> Any:
+    """The dtype to load the policy in: ``model_init_kwargs["dtype"]`` if set, else float32 (as TRL does).
+
+    ``bf16`` / ``fp16`` are then mixed precision over float32 weights (DeepSpeed keeps its own float32
+    master copy). Loading the weights themselves in bf16 would round every AdamW update smaller than
+    about 1/256 of a weight away, and round a float32 checkpoint before the first step.
+    """
+    import torch
+
+    kwargs = config.model_init_kwargs or {}
+    dtype = (json.loads(kwargs) if isinstance(kwargs, str) else kwargs).get("dtype", torch.float32)
+    return getattr(torch, dtype) if isinstance(dtype, str) and dtype != "auto" else dtype
+
+
 def last_checkpoint(output_dir: str | Path) -> str | None:
     """The newest complete ``checkpoint-N`` folder (one with ``trainer_state.json``), if any."""
     folders = [p for p in Path(output_dir).glob("checkpoint-*") if (p / "trainer_state.json").is_file()]
@@ -60,7 +75,6 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
 
 def run_grpo(config: WindowedGRPOConfig, model: str, *, resume: bool = False) -> dict[str, Any]:
     """Train, then save model, metrics and plot; returns a summary (paths, steps, first/last reward)."""
-    import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from agents.train.grpo.trainer import WindowedGRPOTrainer
@@ -68,8 +82,7 @@ def run_grpo(config: WindowedGRPOConfig, model: str, *, resume: bool = False) ->
     out = Path(str(config.output_dir))
     out.mkdir(parents=True, exist_ok=True)
     folder = resolve_model(model, out, seed=config.seed)
-    dtype = torch.bfloat16 if config.bf16 else torch.float32
-    policy = AutoModelForImageTextToText.from_pretrained(str(folder), dtype=dtype)
+    policy = AutoModelForImageTextToText.from_pretrained(str(folder), dtype=policy_dtype(config))
     processor = AutoProcessor.from_pretrained(str(folder))
     settings = {
         k: v for k, v in config.to_dict().items() if isinstance(v, (str, int, float, bool, type(None), dict, list))
@@ -94,7 +107,18 @@ def run_grpo(config: WindowedGRPOConfig, model: str, *, resume: bool = False) ->
         "steps": trainer.state.global_step,
         "first_reward": history[0]["reward"] if history else None,
         "last_reward": history[-1]["reward"] if history else None,
+        "best": best_summary(trainer),
     }
+
+
+def best_summary(trainer: Any) -> dict[str, Any] | None:
+    """With ``best_metric``: metric, value, step and folder of the kept policy (None otherwise)."""
+    from agents.train.grpo.held_out_eval import HeldOutEvalCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, HeldOutEvalCallback) and callback.best is not None:
+            return callback.best.summary()
+    return None
 
 
 def plot_curve(history: list[dict[str, Any]], path: str | Path) -> Path:

@@ -133,6 +133,16 @@ class WindowedSettings:
     eval_max_new_tokens: int | None = field(
         default=None, metadata={"help": "new tokens per turn in evaluation (None: max_completion_length)"}
     )
+    best_metric: str | None = field(
+        default=None,
+        metadata={
+            "help": "keep the best policy: after each held-out evaluation whose value of this figure (one of "
+            "eval/tau, eval/diff, eval/TA, eval/VQ, eval/MQ, eval/format_valid_turn_rate, eval/return, "
+            "eval/finished_rate; higher is better, an equal value keeps the earlier policy) beats every earlier "
+            "one, save the policy to output_dir/best with best.json (step and figures); step 0 is the starting "
+            "policy. Needs eval_every. None: off"
+        },
+    )
     train_pairs_from: str | None = field(
         default=None,
         metadata={
@@ -170,6 +180,12 @@ class WindowedSettings:
             problems.append(f"eval_every and eval_pairs must be >= 0, got {self.eval_every} and {self.eval_pairs}")
         elif self.eval_every > 0 and self.eval_pairs == 0:
             problems.append(f"eval_every={self.eval_every} needs eval_pairs >= 1 (the held-out pairs to evaluate on)")
+        if self.best_metric is not None:
+            from agents.train.grpo.best_policy import best_metric_problem
+
+            problem = best_metric_problem(self.best_metric, self.eval_every)
+            if problem:
+                problems.append(problem)
         if self.eval_max_new_tokens is not None and self.eval_max_new_tokens < 1:
             problems.append(f"eval_max_new_tokens must be >= 1 or None, got {self.eval_max_new_tokens}")
         if self.temperature_after_first is not None and self.temperature_after_first <= 0:

@@ -23,6 +23,7 @@ FLAGS = [
     "--dataset", "synthetic", "--env-kwargs", ENV, "--num-generations", "2", "--per-device-train-batch-size", "2",
     "--max-completion-length", "8", "--learning-rate", "1e-2", "--demo-script-share", "1.0", "--logging-steps", "1",
     "--save-steps", "1", "--max-refill-rounds", "1", "--seed", "3", "--eval-every", "1", "--eval-pairs", "2",
+    "--best-metric", "eval/return",
 ]  # fmt: skip
 COMPONENTS = (
     "reward",
@@ -70,7 +71,7 @@ def test_train_grpo_end_to_end(base: Path, whole: tuple[Path, str]) -> None:
     from safetensors.torch import load_file
 
     out, printed = whole
-    summary = json.loads(printed[printed.rindex("{\n") :])
+    summary = json.loads(printed[printed.rfind("\n{\n") + 1 :])  # the last top-level object printed
     assert summary["steps"] == 2 and summary["resumed_from"] is None
     before, after = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
     assert any(not (before[k] == after[k]).all() for k in before), "GRPO steps must change the parameters"
@@ -81,6 +82,13 @@ def test_train_grpo_end_to_end(base: Path, whole: tuple[Path, str]) -> None:
     assert (out / "reward_curve.png").stat().st_size > 1000
     config = json.loads((out / "grpo_config.json").read_text())
     assert config["loss_type"] == "dapo" and config["epsilon_high"] == 0.35 and config["beta"] == 0.01
+    assert {str(t.dtype) for t in after.values()} == {"torch.float32"}  # a float32 run saves float32 weights
+    returns = [r["eval/return"] for r in _metrics(out, "eval/return")]
+    best = summary["best"]
+    assert best["metric"] == "eval/return" and best["value"] == max(returns)
+    assert best["step"] == returns.index(max(returns))  # evaluated at steps 0, 1, 2: the first best one
+    kept = json.loads((out / "best" / "best.json").read_text())
+    assert kept["step"] == best["step"] and (out / "best" / "model.safetensors").is_file()
 
 
 def test_held_out_evaluation_rows(whole: tuple[Path, str]) -> None:

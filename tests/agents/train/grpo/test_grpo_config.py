@@ -20,7 +20,7 @@ def test_sampling_log_probs_are_refused_in_half_precision(tmp_path: Path) -> Non
         with pytest.raises(ValueError, match=r"old_logps='sampling' with (bf16|fp16)"):
             _config(tmp_path, old_logps="sampling", **precision)
     assert _config(tmp_path, bf16=True).old_logps == "forward"  # auto: a forward pass in half precision
-    assert _config(tmp_path).old_logps == "forward"  # TRL turns bf16 on when it is left unset
+    assert _config(tmp_path).old_logps == "sampling"  # bf16 left unset is off on a CPU: float32
     assert _config(tmp_path, bf16=False).old_logps == "sampling"  # auto: the rollout's own in float32
     assert _config(tmp_path, bf16=True, old_logps="forward").old_logps == "forward"
 
@@ -77,3 +77,26 @@ def test_checkpoints_must_land_on_generation_cycle_boundaries(
     assert _config(tmp_path, bf16=False, save_strategy="no", save_steps=3, **schedule)  # no checkpoints: no check
     with pytest.raises(ValueError, match="use a multiple of 2"):
         _config(tmp_path, bf16=False, steps_per_generation=2, save_steps=0.3, max_steps=10)  # 0.3 x 10 = 3
+
+
+def test_precision_left_unset_is_float32_on_a_cpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRL turns bf16 on when unset; a CPU run (use_cpu, or no CUDA) keeps float32 unless bf16 is asked for."""
+    import torch
+
+    assert _config(tmp_path).bf16 is False
+    assert _config(tmp_path, bf16=True).bf16 is True  # asked for: kept (mixed precision over float32 weights)
+    assert _config(tmp_path, fp16=False, bf16=None).bf16 is False
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert WindowedGRPOConfig(output_dir=str(tmp_path), report_to=[]).bf16 is False  # no GPU, use_cpu unset
+
+
+def test_the_policy_is_loaded_in_float32_unless_model_init_kwargs_say_otherwise(tmp_path: Path) -> None:
+    """Loading the weights in bf16 would round a float32 checkpoint (and small AdamW updates) away."""
+    import torch
+
+    from agents.train.grpo.run import policy_dtype
+
+    assert policy_dtype(_config(tmp_path, bf16=True, old_logps="forward")) is torch.float32
+    assert policy_dtype(_config(tmp_path, model_init_kwargs={"dtype": "bfloat16"})) is torch.bfloat16
+    assert policy_dtype(_config(tmp_path, model_init_kwargs={"dtype": torch.float16})) is torch.float16
+    assert policy_dtype(_config(tmp_path, model_init_kwargs={"dtype": "auto"})) == "auto"
