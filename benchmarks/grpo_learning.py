@@ -10,7 +10,8 @@ is the first-round (before dynamic-sampling refills) mean score of the policy's 
 
     python benchmarks/grpo_learning.py [--steps 16] [--eval-every 4] [--eval-pairs 64] [--lr 6e-5]
 
-The run where held-out diff rises against the control (16 groups a step; docs/mini-vrthinker.md):
+16 groups a step (docs/mini-vrthinker.md; the training reward stays above the control's, the held-out
+diff falls):
 
     python benchmarks/grpo_learning.py --start-pairs 200 --start-answer-now 200 --steps 4 --lr 2e-4 \
         --groups-per-step 16 --eval-every 2 --eval-pairs 128 --tag big-steps

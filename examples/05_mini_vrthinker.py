@@ -66,10 +66,10 @@ class Sizes:
     rft_samples: int = 4
     rft_per_pair: int = 1
     rft_lr: float = 1e-4
-    grpo_steps: int = 16
+    grpo_steps: int = 2
     grpo_group: int = 8
-    grpo_groups_per_step: int = 2
-    grpo_lr: float = 6e-5
+    grpo_groups_per_step: int = 16
+    grpo_lr: float = 2e-4
     eval_pairs: int = 128
     max_new_tokens: int = 320
 
