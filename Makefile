@@ -56,6 +56,11 @@ bench: $(DEV_VENV)/.installed
 		--groups-per-step 16 --eval-every 2 --eval-pairs 128 --tag big-steps  # 16 groups a step: reward above control, held-out diff falls, ~18 min
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --start-pairs 200 --start-answer-now 200 --steps 4 --lr 5e-5 \
 		--groups-per-step 16 --eval-every 2 --eval-pairs 128 --no-control --tag big-steps-lr5e-5  # the same at lr 5e-5, ~13 min
+	$(DEV_VENV)/bin/python examples/05_mini_vrthinker.py --out runs/mini_vrthinker  # the miniature's table, ~15 min
+	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --model runs/mini_vrthinker/tool/rft --steps 2 --groups-per-step 16 \
+		--lr 2e-4 --eval-every 2 --eval-pairs 128 --no-control --shuffled-control --tag example-tool  # vs shuffled advantages, ~15 min
+	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --model runs/mini_vrthinker/no_tool/rft --no-tool --steps 2 \
+		--groups-per-step 16 --lr 2e-4 --eval-every 2 --eval-pairs 128 --no-control --shuffled-control --tag example-no-tool  # ~6 min
 
 clean:
 	rm -rf $(RUN_VENV) $(DEV_VENV) runs build site *.egg-info

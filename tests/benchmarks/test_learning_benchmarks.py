@@ -35,7 +35,7 @@ def test_perception_probe_tiny(tmp_path: Path) -> None:
 
 def test_grpo_learning_tiny(tmp_path: Path) -> None:
     flags = "--start-pairs 2 --start-epochs 1 --steps 1 --eval-every 1 --eval-pairs 2 --group 2 --groups-per-step 1 "
-    flags += "--max-new-tokens 16 --threads 1 --start-answer-now 3 --tag mixed"
+    flags += "--max-new-tokens 16 --threads 1 --start-answer-now 3 --tag mixed --shuffled-control"
     load("grpo_learning").main([*flags.split(), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out")])
     result = json.loads((tmp_path / "out" / "grpo_learning-mixed.json").read_text())
     assert "answer-now traces of the next 3 pairs" in result["start"] and "--tag mixed" in result["command"]
@@ -43,7 +43,8 @@ def test_grpo_learning_tiny(tmp_path: Path) -> None:
     assert {t["meta"]["teacher"] for t in traces if t["pair_index"] < 2} == {"scanner"}
     later = [t["meta"]["teacher"] for t in traces if t["pair_index"] >= 2]
     assert later and set(later) == {"answer-now"}
-    assert list(result["runs"]) == ["lr 6e-05", "lr 0 (control)"]
+    assert list(result["runs"]) == ["lr 6e-05", "lr 0 (control)", "shuffled advantages (control)"]
+    assert [r["shuffle_advantages"] for r in result["runs"].values()] == [False, False, True]
     for run in result["runs"].values():
         assert [step for step, _ in run["curves"]["eval/tau"]] == [0, 1]
         assert len(run["curves"]["reward"]) == 1
@@ -54,3 +55,6 @@ def test_grpo_learning_tiny(tmp_path: Path) -> None:
         "--freeze-vision" in result["command"]
         and "lr 0 (control)" in (tmp_path / "out" / "grpo_learning-mixed.md").read_text()
     )
+    report = (tmp_path / "out" / "grpo_learning-mixed.md").read_text()
+    assert report.startswith("# GRPO alone against an lr = 0 control and a shuffled-advantages control")
+    assert "Environment: the tool arm." in report and "--shuffled-control" in result["command"]

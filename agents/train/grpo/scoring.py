@@ -107,3 +107,21 @@ def score_groups(
         std = float(np.nanstd(score[valid]))
         advantages = advantages / std if std > eps else np.zeros(n)
     return GroupScores(exploration, score, advantages, degenerate, zero_std)
+
+
+def shuffled_advantages(advantages: np.ndarray, trained: np.ndarray, seed: int, step: int) -> np.ndarray:
+    """The control of ``shuffle_advantages``: ``advantages`` permuted among the ``trained`` trajectories.
+
+    The update keeps its size (the same advantages, on the same number of trajectories) and loses its
+    direction: which trajectory is pushed up no longer depends on its reward. The permutation is drawn
+    from ``(seed, step)``, so every rank applies the same one to the gathered batch; the other
+    trajectories keep their advantages.
+
+    >>> shuffled_advantages(np.array([1.0, -1.0, 0.5, 0.0]), np.array([True, True, True, False]), 0, 1).tolist()
+    [0.5, 1.0, -1.0, 0.0]
+    """
+    advantages = np.asarray(advantages, dtype=float)
+    trained_at = np.flatnonzero(np.asarray(trained, dtype=bool))
+    out = advantages.copy()
+    out[trained_at] = advantages[np.random.default_rng((seed, step)).permutation(trained_at)]
+    return out

@@ -74,6 +74,13 @@ class WindowedSettings:
     max_refill_rounds: int = field(
         default=2, metadata={"help": "cap on refill rounds per generation; still-degenerate groups get zero weight"}
     )
+    shuffle_advantages: bool = field(
+        default=False,
+        metadata={
+            "help": "a control run, not training: permute the advantages among the trajectories trained on at each "
+            "step (seeded by seed and step), an update of the same size that carries no reward signal"
+        },
+    )
     rollout_max_batch_size: int | None = field(
         default=None, metadata={"help": "cap on episodes per generation call (None: all active episodes)"}
     )

@@ -43,7 +43,14 @@ from agents.train.grpo.launch_checks import SUPPORTED_PATHS, fsdp_problem
 from agents.train.grpo.loss_logps import RowScoredGRPOTrainer
 from agents.train.grpo.metrics import RoundFigures, generation_metrics, row_counts
 from agents.train.grpo.row_temperature import row_temperature_problem
-from agents.train.grpo.scoring import COLUMN, STAT_FIELDS, GroupScores, episode_stats, score_groups
+from agents.train.grpo.scoring import (
+    COLUMN,
+    STAT_FIELDS,
+    GroupScores,
+    episode_stats,
+    score_groups,
+    shuffled_advantages,
+)
 from agents.train.grpo.turn_rows import Row, build_batch, episode_rows, pad_rows, padded_row_count
 from agents.train.grpo.vllm_server_mode import server_backend, sync_weights
 
@@ -319,6 +326,15 @@ class WindowedGRPOTrainer(RowScoredGRPOTrainer):
         self._last_stats = stats
         return episodes, scores, report, first
 
+    def _trained(self, dropped_groups: set[int], group_size: int) -> np.ndarray:
+        """Which trajectories of the gathered batch the loss sees (ran, group kept, not masked as truncated)."""
+        stats = self._last_stats
+        trained = stats[:, COLUMN["valid"]] > 0
+        trained &= ~np.isin(np.arange(len(stats)) // group_size, list(dropped_groups))
+        if self.mask_truncated_completions:
+            trained &= stats[:, COLUMN["length_truncated"]] == 0
+        return trained
+
     # ------------------------------------------------------------------ the TRL hook
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         mode = "train" if self.model is not None and self.model.training else "eval"
@@ -332,9 +348,14 @@ class WindowedGRPOTrainer(RowScoredGRPOTrainer):
         start = time.perf_counter()
         rank, n_local = self.accelerator.process_index, len(pairs)
         local = slice(rank * n_local, (rank + 1) * n_local)
-        advantages = scores.advantages[local]
-        stats = self._last_stats[local]
         dropped_groups = set(np.flatnonzero(scores.degenerate).tolist()) if self.config.dynamic_sampling else set()
+        advantages = scores.advantages
+        if self.config.shuffle_advantages:
+            advantages = shuffled_advantages(
+                advantages, self._trained(dropped_groups, group_size), self.config.seed, self.state.global_step
+            )
+        advantages = advantages[local]
+        stats = self._last_stats[local]
         rows: list[Row] = []
         for i, episode in enumerate(episodes):
             if episode is None:
