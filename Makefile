@@ -56,6 +56,7 @@ bench: $(DEV_VENV)/.installed
 		--groups-per-step 16 --eval-every 2 --eval-pairs 128 --tag big-steps  # 16 groups a step: reward above control, held-out diff falls, ~18 min
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --start-pairs 200 --start-answer-now 200 --steps 4 --lr 5e-5 \
 		--groups-per-step 16 --eval-every 2 --eval-pairs 128 --no-control --tag big-steps-lr5e-5  # the same at lr 5e-5, ~13 min
+	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --groups-per-step 4 --eval-pairs 128 --eval-every 8 --tag 4x8  # ~20 min
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --start-pairs 200 --start-answer-now 200 --groups-per-step 4 \
 		--eval-pairs 128 --eval-every 8 --tag start200-an-4x8  # a start right on half the pairs, 4 groups a step, ~20 min
 	$(DEV_VENV)/bin/python examples/05_mini_vrthinker.py --out runs/mini_vrthinker  # the miniature's table, ~15 min
