@@ -119,20 +119,12 @@ def _flag(name: str, value: Any) -> str:
     return f"{flag} {value}"
 
 
+#: The logged figures the report plots and tabulates.
+CURVES = ("eval/diff", "eval/tau", "eval/format_valid_turn_rate", "reward", "rewards/accuracy/mean")
+
+
 def curves(rows: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
-    return {
-        "eval/diff": [(r["step"], r["eval/diff"]) for r in rows if r.get("eval/diff") is not None],
-        "eval/tau": [(r["step"], r["eval/tau"]) for r in rows if r.get("eval/tau") is not None],
-        "eval/format_valid_turn_rate": [
-            (r["step"], r["eval/format_valid_turn_rate"])
-            for r in rows
-            if r.get("eval/format_valid_turn_rate") is not None
-        ],
-        "reward": [(r["step"], r["reward"]) for r in rows if r.get("reward") is not None],
-        "rewards/accuracy/mean": [
-            (r["step"], r["rewards/accuracy/mean"]) for r in rows if r.get("rewards/accuracy/mean") is not None
-        ],
-    }
+    return {name: [(r["step"], r[name]) for r in rows if r.get(name) is not None] for name in CURVES}
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

@@ -349,23 +349,16 @@ class WindowedGRPOTrainer(RowScoredGRPOTrainer):
         rank, n_local = self.accelerator.process_index, len(pairs)
         local = slice(rank * n_local, (rank + 1) * n_local)
         dropped_groups = set(np.flatnonzero(scores.degenerate).tolist()) if self.config.dynamic_sampling else set()
+        trained = self._trained(dropped_groups, group_size)
         advantages = scores.advantages
         if self.config.shuffle_advantages:
-            advantages = shuffled_advantages(
-                advantages, self._trained(dropped_groups, group_size), self.config.seed, self.state.global_step
-            )
-        advantages = advantages[local]
-        stats = self._last_stats[local]
+            advantages = shuffled_advantages(advantages, trained, self.config.seed, self.state.global_step)
+        advantages, trained = advantages[local], trained[local]
         rows: list[Row] = []
         for i, episode in enumerate(episodes):
             if episode is None:
                 continue
-            weight = 1.0
-            if (rank * n_local + i) // group_size in dropped_groups:
-                weight = 0.0
-            if self.mask_truncated_completions and stats[i, COLUMN["length_truncated"]] > 0:
-                weight = 0.0
-            rows.extend(episode_rows(episode, float(advantages[i]), weight))
+            rows.extend(episode_rows(episode, float(advantages[i]), 1.0 if trained[i] else 0.0))
         real_rows = len(rows)
         if not rows and self._fallback_rows:  # keep this rank in step with a zero-weight row
             rows = [replace(self._fallback_rows[0], weight=0.0, advantage=0.0)]
