@@ -59,11 +59,13 @@ bench: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --groups-per-step 4 --eval-pairs 128 --eval-every 8 --tag 4x8  # ~20 min
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --start-pairs 200 --start-answer-now 200 --groups-per-step 4 \
 		--eval-pairs 128 --eval-every 8 --tag start200-an-4x8  # a start right on half the pairs, 4 groups a step, ~20 min
-	$(DEV_VENV)/bin/python examples/05_mini_vrthinker.py --out runs/mini_vrthinker  # the miniature's table, ~15 min
+	$(DEV_VENV)/bin/python examples/05_mini_vrthinker.py --out runs/mini_vrthinker  # the miniature's table, ~12 min
+	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --model runs/mini_vrthinker/tool/rft --steps 2 --groups-per-step 12 \
+		--lr 5e-5 --eval-every 2 --eval-pairs 128 --no-control --shuffled-control --tag example-tool  # vs shuffled advantages, ~15 min
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --model runs/mini_vrthinker/tool/rft --steps 2 --groups-per-step 16 \
-		--lr 2e-4 --eval-every 2 --eval-pairs 128 --no-control --shuffled-control --tag example-tool  # vs shuffled advantages, ~15 min
+		--lr 2e-4 --eval-every 2 --eval-pairs 128 --no-control --shuffled-control --tag example-tool-lr2e-4  # a bigger step, ~15 min
 	$(DEV_VENV)/bin/python benchmarks/grpo_learning.py --model runs/mini_vrthinker/no_tool/rft --no-tool --steps 2 \
-		--groups-per-step 16 --lr 2e-4 --eval-every 2 --eval-pairs 128 --no-control --shuffled-control --tag example-no-tool  # ~6 min
+		--groups-per-step 12 --lr 5e-5 --eval-every 2 --eval-pairs 128 --no-control --shuffled-control --tag example-no-tool  # ~6 min
 
 clean:
 	rm -rf $(RUN_VENV) $(DEV_VENV) runs build site *.egg-info

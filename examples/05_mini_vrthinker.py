@@ -24,7 +24,7 @@ Writes ``OUT/mini_vrthinker.{json,md,png}`` (table, figure) and the checkpoints 
 
     python examples/05_mini_vrthinker.py [--out runs/mini_vrthinker] [--threads 2] [--quick]
 
-Needs the ``train`` extra (``pip install -e ".[train]"``). About 15 minutes on a 2-core CPU;
+Needs the ``train`` extra (``pip install -e ".[train]"``). About 12 minutes on a 2-core CPU;
 ``--quick`` (or ``VR_ENV_QUICK=1``): a few pairs and steps per stage, under 2 minutes.
 """
 
@@ -61,15 +61,15 @@ class Sizes:
 
     train_pairs: int = 200
     sft_epochs: float = 2.0
-    sft_lr: float = 1e-3
-    rft_pairs: int = 128
+    sft_lr: float = 2e-3
+    rft_pairs: int = 96
     rft_samples: int = 4
     rft_per_pair: int = 1
     rft_lr: float = 1e-4
     grpo_steps: int = 2
     grpo_group: int = 8
-    grpo_groups_per_step: int = 16
-    grpo_lr: float = 2e-4
+    grpo_groups_per_step: int = 12
+    grpo_lr: float = 5e-5
     eval_pairs: int = 128
     max_new_tokens: int = 320
 
